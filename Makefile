@@ -1,0 +1,39 @@
+# Every target only calls the CLI (`python -m pipeline`); the logic lives in the package.
+# TASK is one of: ecg (default), circles (more come with the cell datasets).
+TASK ?= ecg
+ARGS ?=
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: venv stage0 stage1 stage2 stage3 test bench clean
+
+venv: $(STAMP)
+
+# The venv is (re)built whenever requirements.txt changes.
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+stage0: $(STAMP)
+	$(PY) -m pipeline $(TASK) stage0 $(ARGS)
+
+stage1: $(STAMP)
+	$(PY) -m pipeline $(TASK) stage1 $(ARGS)
+
+stage2: $(STAMP)
+	$(PY) -m pipeline $(TASK) stage2 $(ARGS)
+
+stage3: $(STAMP)
+	$(PY) -m pipeline $(TASK) stage3 $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pipeline $(TASK) bench $(ARGS)
+
+clean:
+	rm -rf data work submissions/*.csv

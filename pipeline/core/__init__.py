@@ -1,0 +1,1 @@
+"""Shared plumbing: paths, atomic writes, run manifests, seeding, errors."""
