@@ -1,0 +1,1 @@
+"""ECG image digitization: render, grid, layout, trace, signals, metric, submit."""

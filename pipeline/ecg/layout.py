@@ -1,0 +1,89 @@
+"""The 12-lead paper layout of the competition: leads, rows, paper speed and gain, page geometry.
+
+Three rows of four 2.5 s columns, (I, aVR, V1, V4), (II, aVL, V2, V5), (III, aVF, V3, V6), then a
+10 s lead II rhythm strip. 25 mm/s and 10 mm/mV; at 200 dpi, 1 mm = 7.874 px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+ROWS: tuple[tuple[str, ...], ...] = (
+    ("I", "aVR", "V1", "V4"),
+    ("II", "aVL", "V2", "V5"),
+    ("III", "aVF", "V3", "V6"),
+    ("II",),
+)
+RHYTHM_LEAD = "II"
+DURATION_S = 10.0
+N_COLUMNS = 4
+COLUMN_S = DURATION_S / N_COLUMNS
+SAMPLING_RATES: tuple[int, ...] = (250, 256, 500, 512, 1000, 1025)
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+DPI = 200
+PAGE_W, PAGE_H = 2200, 1700
+
+
+def n_samples(fs: int, lead: str) -> int:
+    """Rows a lead has in a submission: fs*10 for the rhythm lead II, fs*10/4 for the others."""
+    total = int(round(fs * DURATION_S))
+    return total if lead == RHYTHM_LEAD else total // N_COLUMNS
+
+
+def lead_column(lead: str) -> int:
+    """Column (0..3) of a lead's 2.5 s window in the 3x4 part of the page."""
+    for row in ROWS[:3]:
+        if lead in row:
+            return row.index(lead)
+    raise KeyError(lead)
+
+
+def lead_window(fs: int, lead: str) -> tuple[int, int]:
+    """Sample range [start, stop) of a lead inside the 10 s record (lead II: the whole record)."""
+    total = int(round(fs * DURATION_S))
+    if lead == RHYTHM_LEAD:
+        return 0, total
+    per = total // N_COLUMNS
+    c = lead_column(lead)
+    return c * per, (c + 1) * per
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """Where the traces sit on a page, in pixels of that page.
+
+    x0: x of t = 0 of every row; baselines: y of 0 mV of each of the four rows.
+    A sample i at rate fs is drawn at x = x0 + (i / fs) * px_per_s.
+    """
+
+    px_per_mm: float = DPI / 25.4
+    x0: float = 15.0 * DPI / 25.4
+    baselines: tuple[float, ...] = field(default=(707.0, 991.0, 1273.0, 1533.0))
+    width: int = PAGE_W
+    height: int = PAGE_H
+
+    @property
+    def px_per_s(self) -> float:
+        return self.px_per_mm * MM_PER_S
+
+    @property
+    def px_per_mv(self) -> float:
+        return self.px_per_mm * MM_PER_MV
+
+    @property
+    def x1(self) -> float:
+        """x of t = 10 s, the right end of every row."""
+        return self.x0 + DURATION_S * self.px_per_s
+
+    def x_of_time(self, t: np.ndarray | float) -> np.ndarray | float:
+        return self.x0 + np.asarray(t) * self.px_per_s
+
+    def y_of_mv(self, row: int, mv: np.ndarray | float) -> np.ndarray | float:
+        return self.baselines[row] - np.asarray(mv) * self.px_per_mv
+
+
+DEFAULT_LAYOUT = PageLayout()
