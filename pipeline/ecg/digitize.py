@@ -1,0 +1,258 @@
+"""The classical digitizer: an ECG page image in, 12 lead signals out.
+
+grid (deskew, px/mm, grid removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
+trace (Viterbi per row, sub-pixel y) -> signals (mV, leads, Einthoven repair).
+
+`digitize_image` works on an array, `digitize_file` on a file (clear errors for bad files), and
+`safe_digitize_file` never raises for a bad image: it returns zeros flagged 'failed: <reason>'.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from pipeline.core.errors import PipelineError
+from pipeline.ecg.detect_layout import DetectedLayout, detect_layout, scale_from_separators
+from pipeline.ecg.grid import as_bgr, calibrate, load_image
+from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, lead_window, n_samples
+from pipeline.ecg.probability import ProbabilityConfig, trace_probability
+from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finalize, row_signal)
+from pipeline.ecg.trace import RowTrace, TraceConfig, trace_row
+
+LOW_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class DigitizeConfig:
+    trace: TraceConfig = TraceConfig()
+    probability: ProbabilityConfig = ProbabilityConfig()
+    einthoven_project: bool = True
+    """Also move well-traced limb leads onto Einthoven's relations (not only repair bad ones)."""
+
+
+@dataclass(frozen=True)
+class Digitized:
+    """One page's result: each lead's window values (length n_samples(fs, lead)), diagnostics, and the
+    per-row pixel paths ((n, 2) x, y in the input image's pixels, NaN in gaps) keyed 'row@<r>'."""
+
+    fs: int
+    signals: dict[str, np.ndarray]
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_record(self) -> pd.DataFrame:
+        """A train-CSV-like frame: fs*10 rows, 12 lead columns, NaN outside each lead's window."""
+        n = int(round(self.fs * DURATION_S))
+        out = pd.DataFrame(np.nan, index=range(n), columns=list(LEADS))
+        for lead in LEADS:
+            a, b = lead_window(self.fs, lead)
+            values = self.signals.get(lead)
+            if values is not None and len(values) == b - a:
+                out.loc[a:b - 1, lead] = np.asarray(values, dtype=np.float64)
+        return out
+
+    @property
+    def flags(self) -> list[str]:
+        return list(self.diagnostics.get("flags", []))
+
+
+def zero_result(fs: int, reason: str) -> Digitized:
+    """All-zero leads (a valid, flat prediction) flagged with the reason."""
+    signals = {lead: np.zeros(n_samples(fs, lead)) for lead in LEADS}
+    return Digitized(fs=int(fs), signals=signals, diagnostics={"flags": [reason]}, paths={})
+
+
+def _trace_rows(prob: np.ndarray, found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
+    """Trace every row from just before t = 0 to a little past the traces' detected end."""
+    layout = found.layout
+    x_lo = int(np.floor(layout.x0)) - 1
+    x_hi = min(prob.shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
+    col_px = DURATION_S / N_COLUMNS * layout.px_per_s
+    boundaries = [layout.x0 + k * col_px for k in range(N_COLUMNS)]
+    return [trace_row(prob, band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
+                      bars_near=boundaries, bar_reach=0.75 * layout.px_per_mm)
+            for r, band in enumerate(found.bands)]
+
+
+def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
+    """Median over rows of where each trace's continuous ink ends (right edge of the last column of
+    the last stretch of `run` columns almost all holding ink along the path)."""
+    ends = []
+    for tr in traces:
+        has = np.isfinite(tr.raw)
+        if has.sum() < run:
+            continue
+        cs = np.concatenate([[0], np.cumsum(has)])
+        dense = np.nonzero((cs[run:] - cs[:-run]) >= run - 1)[0]
+        if len(dense) == 0:
+            continue
+        last = int(dense[-1]) + run - 1
+        while not has[last]:
+            last -= 1
+        ends.append(tr.x0 + last + 0.5)
+    return float(np.median(ends)) if ends else None
+
+
+def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:
+    """x positions where the traces of rows 0-2 break at the same place (within 1 mm) in at least
+    min_rows rows: an ink gap, or adjacent columns whose ink runs do not touch (a pen lifted and put
+    down at another height). A QRS stroke is continuous ink and does not count."""
+    per_row = []
+    for tr in traces:
+        top, bot = tr.top, tr.bottom
+        ok = np.isfinite(top)
+        xs: list[float] = []
+        i = 0
+        while i < len(top) - 1:
+            if ok[i] and not ok[i + 1]:
+                j = i + 1
+                while j < len(top) and not ok[j]:
+                    j += 1
+                if j < len(top) and j - i <= 2 * px_per_mm:
+                    xs.append(tr.x0 + 0.5 * (i + j))
+                i = j
+                continue
+            if ok[i] and ok[i + 1] and (top[i + 1] > bot[i] + 0.5 or bot[i + 1] < top[i] - 0.5):
+                xs.append(tr.x0 + i + 0.5)
+            i += 1
+        per_row.append(np.asarray(xs))
+    out = []
+    if not per_row:
+        return out
+    for x in per_row[0].tolist() + [x for row in per_row[1:] for x in row]:
+        near = [row[np.argmin(np.abs(row - x))] for row in per_row if len(row) and np.abs(row - x).min() <= px_per_mm]
+        if len(near) >= min_rows:
+            centre = float(np.median(near))
+            if not out or all(abs(centre - o) > px_per_mm for o in out):
+                out.append(centre)
+    return sorted(out)
+
+
+def _path_in_image(trace: RowTrace, to_original, max_gap_px: float = 3.0) -> np.ndarray:
+    """A row's curve points as (n, 2) x, y in the input image, a NaN row wherever ink was missing
+    for more than max_gap_px (so that overlays do not bridge gaps)."""
+    x, y = trace.points_x, trace.points_y
+    if len(x) == 0:
+        return np.full((0, 2), np.nan)
+    xy = to_original(np.column_stack([x, y]))
+    breaks = np.nonzero(np.diff(x) > max_gap_px)[0] + 1
+    return np.insert(xy, breaks, np.nan, axis=0)
+
+
+def _end_cap(traces: list[RowTrace], x_end: float) -> float:
+    """How far the ink reaches past the last sample: a round pen's cap (radius) when the traces' last
+    columns taper, none when they end square (butt caps)."""
+    votes = []
+    for tr in traces:
+        ok = np.nonzero(np.isfinite(tr.raw) & (tr.xs <= x_end))[0]
+        if len(ok) < 8:
+            continue
+        last = ok[-1]
+        thickness = 2.0 * tr.radius
+        votes.append(tr.run_length[last] < 0.75 * thickness)
+    radius = float(np.median([tr.radius for tr in traces])) if traces else 0.0
+    return radius if votes and np.mean(votes) > 0.5 else 0.0
+
+
+def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Digitize one page (BGR, RGB-less grey or BGRA array) at sampling rate fs."""
+    fs = int(fs)
+    if fs <= 0:
+        raise ValueError(f"sampling rate must be positive, got {fs}")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    image = as_bgr(image)
+    grid = calibrate(image)
+    cal = grid.calibration
+    timings["grid"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
+    layout = found.layout
+    timings["layout"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    prob = trace_probability(grid.ink, config.probability)
+    timings["probability"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    traces = _trace_rows(prob, found, config)
+    # Where the traces really end: the ink-based end can run on along grid remnants or text.
+    traced_end = _traced_end(traces)
+    if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
+        found = found.with_end(traced_end, cal.grid_found, cal.px_per_mm)
+        found = replace(found, flags=found.flags + ("x_end_from_trace",))
+        traces = _trace_rows(prob, found, config)
+    if "scale_fallback" in found.flags:
+        # No grid and no separators: the lead changes of rows 0-2 (where one lead's pen stroke ends
+        # and the next one's starts) stand at 2.5, 5 and 7.5 s.
+        breaks = _lead_breaks(traces[:N_COLUMNS - 1], found.layout.px_per_mm, min_rows=1)
+        pps = scale_from_separators(breaks, found.x_end, found.layout.px_per_s, rel_tol=0.025)
+        if pps is not None and abs(pps / found.layout.px_per_s - 1.0) < 0.1:
+            found = found.with_end(found.x_end, True, pps / MM_PER_S)
+            found = replace(found, separators=tuple(breaks),
+                            flags=tuple(f for f in found.flags if f != "scale_fallback")
+                            + ("scale_from_lead_breaks",))
+            traces = _trace_rows(prob, found, config)
+    # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
+    found = found.with_pen(_end_cap(traces, found.x_end), fs)
+    layout = found.layout
+    timings["trace"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rows: list[RowSignal] = []
+    for r, tr in enumerate(traces):
+        conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
+        rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
+    signals, quality = cut_leads(rows, layout, fs)
+    repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
+    final = finalize(repaired, fs)
+    timings["signals"] = time.perf_counter() - t
+
+    flags = list(cal.flags) + list(found.flags)
+    low = [lead for lead in LEADS if quality.get(lead, 0.0) < LOW_CONFIDENCE]
+    if low:
+        flags.append("low_confidence: " + ",".join(low))
+    paths = {f"row@{r}": _path_in_image(tr, grid.to_original) for r, tr in enumerate(traces)}
+    diagnostics = {
+        "flags": flags,
+        "rotation_deg": round(cal.rotation_deg, 4),
+        "px_per_mm": round(layout.px_per_mm, 5),
+        "grid_found": cal.grid_found,
+        "colour": cal.colour,
+        "line_width_px": round(2.0 * float(np.median([tr.radius for tr in traces])), 2),
+        "x0": round(layout.x0, 2),
+        "x1": round(layout.x1, 2),
+        "baselines": [round(b, 1) for b in layout.baselines],
+        "row_strength": [round(s, 3) for s in found.row_strength],
+        "row_coverage": [round(tr.coverage, 3) for tr in traces],
+        "confidence": {k: round(v, 3) for k, v in quality.items()},
+        "repairs": notes,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return Digitized(fs=fs, signals=final, diagnostics=diagnostics, paths=paths)
+
+
+def digitize_file(path: str | Path, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Digitize an image file; PipelineError naming the file if it cannot be read or digitized."""
+    path = Path(path)
+    image = load_image(path)
+    try:
+        return digitize_image(image, fs, config)
+    except (ValueError, IndexError, ArithmeticError, cv2.error) as err:
+        raise PipelineError(f"digitizing failed ({type(err).__name__}: {err})", path) from err
+
+
+def safe_digitize_file(path: str | Path, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Like digitize_file, but a bad image gives all-zero leads flagged 'failed: <reason>'."""
+    try:
+        return digitize_file(path, fs, config)
+    except (PipelineError, ValueError) as err:
+        return zero_result(fs, f"failed: {err}")

@@ -1,0 +1,99 @@
+"""Trace step: Viterbi path, sub-pixel centreline, steep peaks, gaps."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.ecg.trace import TraceConfig, centreline, fill_gaps, trace_row
+
+
+def draw(xs: np.ndarray, ys: np.ndarray, size: tuple[int, int], thickness: int) -> np.ndarray:
+    """A probability map (1 = ink) with the polyline drawn anti-aliased at 1/16 px precision."""
+    img = np.full(size, 255, np.uint8)
+    pts = np.round(np.stack([xs, ys], axis=1) * 16).astype(np.int32)
+    cv2.polylines(img, [pts], False, 0, thickness, cv2.LINE_AA, 4)
+    return (255.0 - img.astype(np.float32)) / 255.0
+
+
+def curve_at(trace, xs):
+    return np.interp(xs, trace.points_x, trace.points_y)
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_sine_is_traced_within_half_a_pixel(thickness):
+    xs = np.arange(10.0, 390.0, 0.4)
+    ys = 100.0 + 25.0 * np.sin(xs / 30.0)
+    prob = draw(xs, ys, (200, 400), thickness)
+    tr = trace_row(prob, (0, 200), (20, 380), 100.0)
+    inside = (xs > 25) & (xs < 375)
+    err = curve_at(tr, xs[inside]) - ys[inside]
+    assert np.sqrt(np.mean(err ** 2)) < 0.5
+    assert np.abs(err).max() < 1.5
+
+
+def test_step_is_followed():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = np.where(xs < 150, 120.0, 60.0)
+    prob = draw(xs, ys, (200, 300), 1)
+    tr = trace_row(prob, (0, 200), (20, 280), 100.0)
+    assert curve_at(tr, np.array([100.0]))[0] == pytest.approx(120.0, abs=0.5)
+    assert curve_at(tr, np.array([200.0]))[0] == pytest.approx(60.0, abs=0.5)
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_steep_spike_peak_is_not_cut(thickness):
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 150.0 - 100.0 * np.exp(-0.5 * ((xs - 150.0) / 2.5) ** 2)  # a 100 px R wave, 6 px wide
+    prob = draw(xs, ys, (220, 300), thickness)
+    tr = trace_row(prob, (0, 220), (20, 280), 150.0)
+    peak_y = tr.points_y[np.argmin(tr.points_y)]
+    assert peak_y == pytest.approx(50.0, abs=1.5)
+    assert tr.points_x[np.argmin(tr.points_y)] == pytest.approx(150.0, abs=1.0)
+
+
+def test_gap_is_interpolated_not_baseline():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 80.0 + 0.2 * (xs - 10.0)  # a slope from 80 to 136
+    prob = draw(xs, ys, (200, 300), 1)
+    prob[:, 140:160] = 0.0  # the scan lost 20 columns of trace
+    tr = trace_row(prob, (0, 200), (20, 280), 150.0)
+    assert np.isnan(tr.raw[150 - 20])
+    assert curve_at(tr, np.array([150.0]))[0] == pytest.approx(80.0 + 0.2 * 140.0, abs=1.0)
+    assert tr.y[150 - 20] == pytest.approx(80.0 + 0.2 * 140.0, abs=1.0)
+
+
+def test_neighbouring_row_does_not_capture_the_path():
+    xs = np.arange(10.0, 390.0, 0.4)
+    own = 100.0 + 5.0 * np.sin(xs / 20.0)
+    other = 180.0 - 90.0 * np.exp(-0.5 * ((xs - 200.0) / 3.0) ** 2)  # a big R wave from the row below
+    prob = np.maximum(draw(xs, own, (260, 400), 1), draw(xs, other, (260, 400), 1))
+    tr = trace_row(prob, (20, 260), (20, 380), 100.0)
+    # Away from the few columns where the strokes cross, the path stays on its own trace.
+    away = (xs > 30) & (xs < 370) & (np.abs(xs - 200.0) > 8.0)
+    err = curve_at(tr, xs[away]) - own[away]
+    assert np.abs(err).max() < 2.0
+    assert np.abs(tr.path[150:170] - 100).max() < 10
+
+
+def test_fill_gaps_and_centreline_basics():
+    y = np.array([np.nan, 1.0, np.nan, np.nan, 4.0, np.nan])
+    assert fill_gaps(y).tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert np.isnan(fill_gaps(np.full(3, np.nan))).all()
+    top = np.full(10, 99.0)
+    bot = np.full(10, 101.0)
+    assert np.allclose(centreline(top, bot, 1.0, 0.75), 100.0)
+
+
+def test_trace_is_fast():
+    import time
+
+    xs = np.arange(0.0, 2000.0, 0.4)
+    ys = 150.0 + 30.0 * np.sin(xs / 25.0)
+    prob = draw(xs, ys, (300, 2000), 2)
+    trace_row(prob, (0, 300), (10, 1990), 150.0)  # compile
+    t = time.perf_counter()
+    for _ in range(4):
+        trace_row(prob, (0, 300), (10, 1990), 150.0, config=TraceConfig())
+    assert (time.perf_counter() - t) / 4 < 0.1
