@@ -1,18 +1,26 @@
 """The embedded synthetic competition (DESIGN 4.3): ECG pages drawn in the paper layout of 4.1, degraded
 to imitate each image type, written in Kaggle's file layout with pixel-exact ground truth.
 
-Ground truth of a page: `row_mask` (which of the four trace rows each inked trace pixel belongs to) and
-`paths` (the (x, y) pixel position of every drawn sample of every lead), transformed with the image by
-every degradation. Pixel coordinates follow OpenCV: integer (x, y) is the centre of pixel [y, x].
+Ground truth of a page: `row_mask` (which of the four trace rows each visible trace pixel belongs to),
+`paths` (the (x, y) pixel position of every drawn sample of every lead) and `layout` (x0, baselines),
+transformed with the image by every degradation (pipeline.ecg.degrade). Pixel coordinates follow
+OpenCV: integer (x, y) is the centre of pixel [y, x].
+
+Pages vary as real printouts do: grid colour (red, pink, brown, blue, green or none), line widths,
+paper tint, header text, calibration pulse or not, label fonts, trace thickness, a few pixels of
+offset of the traces on the page, traces clipped at the row border on some machines and left to run
+into the neighbouring rows on others.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import tempfile
+import time
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -25,7 +33,11 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, write_bytes_atomic, write_text_atomic
 from pipeline.core.parallel import parallel_map
 from pipeline.core.seeding import rng_for
-from pipeline.ecg.ecg_signals_sim import import_neurokit, simulate_record
+from pipeline.ecg.degrade import IMAGE_TYPES, degrade
+from pipeline.ecg.degrade.base import RenderedPage
+from pipeline.ecg.degrade.effects import paper_colour
+from pipeline.ecg.degrade.warp import Warp, affine_homography, warp_page
+from pipeline.ecg.ecg_signals_sim import simulate_record
 from pipeline.ecg.layout import (
     DEFAULT_LAYOUT,
     DURATION_S,
@@ -39,8 +51,9 @@ from pipeline.ecg.layout import (
     n_samples,
 )
 
-__all__ = ["IMAGE_TYPES", "PageStyle", "RenderedPage", "degrade", "kaggle_frame", "make_competition",
-           "random_style", "render_page", "segments", "simulate_record", "trace_paths", "warp_affine"]
+__all__ = ["ALL_TYPES", "IMAGE_TYPES", "PageStyle", "RenderedPage", "clean_page", "degrade", "kaggle_frame",
+           "make_competition", "page_meta", "random_layout", "random_style", "render_page", "render_speed", "segments",
+           "simulate_record", "trace_paths", "warp_affine"]
 
 log = logging.getLogger(__name__)
 
@@ -49,62 +62,109 @@ SHIFT = 4
 FS_WEIGHTS = {250: 0.1, 256: 0.1, 500: 0.5, 512: 0.1, 1000: 0.1, 1025: 0.1}
 PNG_LEVEL = 1
 """zlib level of written PNGs (fastest; OpenCV 5's default RLE strategy makes clean pages 6x larger)."""
+PNG_FILTER = cv2.IMWRITE_PNG_FILTER_UP
+"""PNG row filter: "up" alone is both the fastest and (measured on every type) the smallest, 2x faster
+than the adaptive default on photo-like pages."""
 CSV_FLOAT = "%.4f"
 """Fixed float format of every written signal value: byte-identical files, 0.1 uV resolution."""
+ALL_TYPES: tuple[str, ...] = ("0001", "0003", "0004", "0005", "0006", "0009", "0010", "0011", "0012")
+"""Every competition image type, in the order test images cycle through them."""
 
 
-# ---------------------------------------------------------------- page drawing
-@dataclass(frozen=True, eq=False)
-class RenderedPage:
-    """A page image with its ground truth.
-
-    image: HxWx3 uint8 RGB. row_mask: HxW uint8, 0 background, r + 1 on the trace pixels of row r.
-    paths: "lead@row" (e.g. "I@0", "II@1", "II@3") -> (n, 2) float (x, y) of every drawn sample.
-    transform: 3x3 map from the undegraded page's pixel coordinates to this image's (identity for 0001).
-    Mask and paths cover the 13 trace pieces only, not calibration pulses, labels, ticks or text.
-    """
-
-    image: np.ndarray
-    row_mask: np.ndarray
-    paths: dict[str, np.ndarray]
-    layout: PageLayout = DEFAULT_LAYOUT
-    transform: np.ndarray = field(default_factory=lambda: np.eye(3))
+# ---------------------------------------------------------------- page style
+GRID_COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (235.0, 110.0, 120.0),
+    "pink": (240.0, 150.0, 185.0),
+    "brown": (185.0, 125.0, 85.0),
+    "blue": (110.0, 150.0, 220.0),
+    "green": (115.0, 185.0, 125.0),
+}
+"""Major grid line colour (RGB) by name; "none" draws no grid."""
+GRID_P = {"red": 0.38, "pink": 0.2, "brown": 0.1, "blue": 0.1, "green": 0.1, "none": 0.12}
+LABEL_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+               cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN)
 
 
 @dataclass(frozen=True)
 class PageStyle:
-    """Colours (RGB) and strokes of one printed page."""
+    """Colours (RGB), strokes and furniture of one printed page.
+
+    grid: colour name (GRID_COLOURS or "none"); minor_dots: the 1 mm grid as dots, not lines;
+    grid_origin: a point the grid lines pass through (page px); clip_mv: traces clipped at
+    baseline +- clip_mv (None: drawn wherever they go); calibration, separators, header: whether a
+    1 mV pulse, column ticks and header text are printed.
+    """
 
     paper: tuple[float, float, float] = (253.0, 251.0, 248.0)
+    grid: str = "red"
     grid_minor: tuple[float, float, float] = (245.0, 185.0, 185.0)
     grid_major: tuple[float, float, float] = (235.0, 110.0, 120.0)
     minor_width: int = 1
     major_width: int = 1
+    minor_dots: bool = False
+    grid_origin: tuple[float, float] = (DEFAULT_LAYOUT.x0, DEFAULT_LAYOUT.baselines[0])
     ink: tuple[int, int, int] = (20, 20, 20)
     thickness: int = 2
     font: int = cv2.FONT_HERSHEY_SIMPLEX
+    label_scale: float = 0.9
+    label_thickness: int = 2
     labels_below: bool = True
+    calibration: bool = True
+    separators: bool = True
+    header: bool = True
+    clip_mv: float | None = None
+
+    def info(self) -> dict[str, object]:
+        """What a reader of the ground truth may want to know about the drawing."""
+        return {"grid": self.grid, "grid_origin": list(self.grid_origin), "trace_px": self.thickness,
+                "calibration": self.calibration, "clip_mv": self.clip_mv}
 
 
-_GRID_HUES = ((235.0, 110.0, 120.0), (220.0, 95.0, 130.0), (240.0, 140.0, 110.0), (210.0, 120.0, 170.0))
-
-
-def random_style(rng: np.random.Generator) -> PageStyle:
-    """A page style with varied paper tint, grid shade (red, pink, orange or purple), ink and stroke."""
-    paper = 255.0 - rng.uniform(0.0, 10.0, 3) * np.array([0.3, 0.6, 1.0])  # slightly warm
-    major = np.clip(np.array(_GRID_HUES[rng.integers(len(_GRID_HUES))]) + rng.uniform(-12, 12, 3), 0, 255)
+def random_style(rng: np.random.Generator, layout: PageLayout = DEFAULT_LAYOUT) -> PageStyle:
+    """A page style as printers make them: paper tint, grid colour and widths (the grid fixed to the
+    paper or to the traces), ink and stroke, label font, furniture, clipping."""
+    paper = 255.0 - rng.uniform(0.0, 10.0) * rng.dirichlet([2.0, 2.0, 2.0]) * 3.0
+    if rng.random() < 0.3:  # cream, grey or bluish paper
+        paper = paper - np.array([[0, 3, 14], [8, 8, 8], [10, 5, 0]][rng.integers(3)]) * rng.uniform(0.3, 1.0)
+    names = list(GRID_P)
+    grid = str(rng.choice(names, p=[GRID_P[n] for n in names]))
+    base = np.array(GRID_COLOURS.get(grid, (255.0, 255.0, 255.0)))
+    major = np.clip(base + rng.uniform(-15, 15, 3), 0, 255)
+    major = paper + (major - paper) * rng.uniform(0.75, 1.0)
     minor = paper + (major - paper) * rng.uniform(0.3, 0.55)
-    ink = int(rng.integers(0, 45))
+    if grid == "none":
+        major = minor = paper
+    aligned = rng.random() < 0.5
+    origin = (layout.x0, layout.baselines[0]) if aligned else tuple(rng.uniform(0, 5 * layout.px_per_mm, 2))
+    ink_level = int(rng.integers(0, 50))
+    ink = (ink_level, ink_level, min(ink_level + int(rng.integers(0, 15)), 255))
+    if rng.random() < 0.1:  # dark blue ink
+        ink = (int(rng.integers(10, 40)), int(rng.integers(20, 50)), int(rng.integers(80, 130)))
+    font = int(LABEL_FONTS[rng.integers(len(LABEL_FONTS))]) | (cv2.FONT_ITALIC if rng.random() < 0.15 else 0)
     return PageStyle(
-        paper=tuple(paper), grid_minor=tuple(minor), grid_major=tuple(major),
-        minor_width=1, major_width=int(rng.choice([1, 2], p=[0.6, 0.4])),
-        ink=(ink, ink, min(ink + int(rng.integers(0, 15)), 255)),
-        thickness=int(rng.choice([1, 2, 3], p=[0.2, 0.5, 0.3])),
-        font=int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX])),
-        labels_below=bool(rng.random() < 0.7),
+        paper=tuple(float(v) for v in paper), grid=grid, grid_minor=tuple(float(v) for v in minor),
+        grid_major=tuple(float(v) for v in major), minor_width=1,
+        major_width=int(rng.choice([1, 2], p=[0.6, 0.4])), minor_dots=bool(rng.random() < 0.1),
+        grid_origin=(float(origin[0]), float(origin[1])), ink=ink,
+        thickness=int(rng.choice([1, 2, 3], p=[0.25, 0.5, 0.25])), font=font,
+        label_scale=float(rng.uniform(0.7, 1.25)) * (1.6 if font & 0xF == cv2.FONT_HERSHEY_PLAIN else 1.0),
+        label_thickness=int(rng.choice([1, 2])), labels_below=bool(rng.random() < 0.7),
+        calibration=bool(rng.random() < 0.85), separators=bool(rng.random() < 0.7),
+        header=bool(rng.random() < 0.9),
+        clip_mv=float(rng.uniform(1.5, 2.4)) if rng.random() < 0.3 else None,
     )
 
 
+def random_layout(rng: np.random.Generator, base: PageLayout = DEFAULT_LAYOUT, max_dx: float = 12.0,
+                  max_dy: float = 10.0) -> PageLayout:
+    """The base layout moved a few pixels, as printers place the traces: x0 by up to max_dx, all rows
+    together by up to max_dy and each row by up to max_dy / 2 more."""
+    shift = rng.uniform(-max_dy, max_dy)
+    baselines = tuple(float(b + shift + rng.uniform(-max_dy / 2, max_dy / 2)) for b in base.baselines)
+    return replace(base, x0=float(base.x0 + rng.uniform(-max_dx, max_dx)), baselines=baselines)
+
+
+# ---------------------------------------------------------------- page drawing
 def segments(fs: int) -> list[tuple[int, str, int, int]]:
     """(row, lead, start, stop) of every drawn trace piece: rows 0-2 one 2.5 s window per column,
     row 3 the full rhythm lead. Samples [start, stop) of the 10 s record."""
@@ -121,17 +181,26 @@ def _grid_positions(n: int, origin: float, period: float) -> np.ndarray:
 
 
 def _paper_with_grid(layout: PageLayout, style: PageStyle) -> np.ndarray:
-    """The blank page: paper and the 1 mm / 5 mm grid, lines through t = 0 and row 0's baseline."""
+    """The blank page: paper and the 1 mm / 5 mm grid through style.grid_origin."""
     w, h, mm = layout.width, layout.height, layout.px_per_mm
     img = np.empty((h, w, 3), np.uint8)
     img[:] = np.round(style.paper).astype(np.uint8)
-    for colour, period, width in ((style.grid_minor, mm, style.minor_width),
-                                  (style.grid_major, 5 * mm, style.major_width)):
+    if style.grid == "none":
+        return img
+    ox, oy = style.grid_origin
+    one = 1 << SHIFT
+    if style.minor_dots:
+        xs = np.round(_grid_positions(w, ox, mm)).astype(int)
+        ys = np.round(_grid_positions(h, oy, mm)).astype(int)
+        img[np.ix_(ys[ys < h], xs[xs < w])] = np.round(style.grid_minor).astype(np.uint8)
+        layers = ((style.grid_major, 5 * mm, style.major_width),)
+    else:
+        layers = ((style.grid_minor, mm, style.minor_width), (style.grid_major, 5 * mm, style.major_width))
+    for colour, period, width in layers:
         ink = tuple(int(round(c)) for c in colour)
-        one = 1 << SHIFT
-        for x in np.round(_grid_positions(w, layout.x0, period) * one).astype(int):
+        for x in np.round(_grid_positions(w, ox, period) * one).astype(int):
             cv2.line(img, (int(x), 0), (int(x), (h - 1) * one), ink, width, cv2.LINE_AA, SHIFT)
-        for y in np.round(_grid_positions(h, layout.baselines[0], period) * one).astype(int):
+        for y in np.round(_grid_positions(h, oy, period) * one).astype(int):
             cv2.line(img, (0, int(y)), ((w - 1) * one, int(y)), ink, width, cv2.LINE_AA, SHIFT)
     return img
 
@@ -141,165 +210,122 @@ def _fixed(points: np.ndarray) -> np.ndarray:
     return np.round(points * (1 << SHIFT)).astype(np.int32)
 
 
-def _text(img: np.ndarray, text: str, org: tuple[float, float], style: PageStyle, scale: float) -> None:
-    cv2.putText(img, text, (int(round(org[0])), int(round(org[1]))), style.font, scale, style.ink,
-                2 if scale >= 0.8 else 1, cv2.LINE_AA)
+def _text(img: np.ndarray, text: str, org: tuple[float, float], colour: tuple[int, int, int], font: int,
+          scale: float, thickness: int) -> None:
+    cv2.putText(img, text, (int(round(org[0])), int(round(org[1]))), font, scale, colour, thickness, cv2.LINE_AA)
 
 
-def _header(img: np.ndarray, rng: np.random.Generator, style: PageStyle) -> None:
-    """Fake patient and recording text above the traces."""
-    y, mo, d = int(rng.integers(2001, 2024)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+_DIAGNOSES = ("Sinus rhythm", "Normal ECG", "Sinus bradycardia", "Sinus tachycardia", "Atrial fibrillation",
+              "Borderline ECG", "Abnormal ECG", "Left axis deviation", "Right bundle branch block",
+              "Left bundle branch block", "Nonspecific ST abnormality", "Possible inferior infarct",
+              "Premature ventricular complexes", "Low QRS voltages", "Left ventricular hypertrophy")
+
+
+def _header_lines(rng: np.random.Generator) -> list[list[str]]:
+    """One to three blocks of fake patient, measurement and interpretation text."""
+    y, mo, d = int(rng.integers(1995, 2025)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
     hh, mi, ss = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
-    lines = [f"ID: {int(rng.integers(10**5, 10**8))}    Name: ANON    Age: {int(rng.integers(18, 95))}",
-             f"Date: {y}-{mo:02d}-{d:02d} {hh:02d}:{mi:02d}:{ss:02d}",
-             f"Vent. rate {int(rng.integers(45, 125))} BPM   PR {int(rng.integers(120, 200))} ms   "
-             f"QRS {int(rng.integers(70, 110))} ms",
-             "25mm/s  10mm/mV  0.05-150 Hz"]
-    x, top, scale = rng.uniform(30, 90), rng.uniform(45, 80), rng.uniform(0.8, 1.1)
-    for k, line in enumerate(lines):
-        _text(img, line, (x, top + k * 42 * scale), style, scale)
+    qt = int(rng.integers(320, 460))
+    patient = [f"ID: {int(rng.integers(10**5, 10**9))}", f"Name: {rng.choice(['ANON', 'DOE, J', 'PATIENT', 'X'])}",
+               f"Age: {int(rng.integers(18, 95))} yr   Sex: {rng.choice(['M', 'F'])}",
+               f"{y}-{mo:02d}-{d:02d} {hh:02d}:{mi:02d}:{ss:02d}"]
+    numbers = [f"Vent. rate {int(rng.integers(40, 180))} BPM", f"PR interval {int(rng.integers(110, 260))} ms",
+               f"QRS duration {int(rng.integers(70, 170))} ms", f"QT/QTc {qt}/{qt + int(rng.integers(-20, 60))} ms",
+               f"P-R-T axes {int(rng.integers(-30, 90))} {int(rng.integers(-60, 120))} {int(rng.integers(-30, 120))}"]
+    words = [str(s) for s in rng.choice(_DIAGNOSES, size=int(rng.integers(1, 4)), replace=False)]
+    words.append(str(rng.choice(["Unconfirmed report", "Confirmed by: Dr. A", "Referred by: ---", "Room 12"])))
+    blocks = [patient[: int(rng.integers(2, 5))], numbers[: int(rng.integers(2, 6))], words]
+    keep = rng.permutation(3)[: int(rng.integers(1, 4))]
+    return [blocks[k] for k in sorted(keep)]
 
 
-def _calibration_pulse(layout: PageLayout, row: int) -> np.ndarray:
-    """Points of a 1 mV, 0.2 s pulse standing just before x0 on a row's baseline."""
+def _header(img: np.ndarray, rng: np.random.Generator, style: PageStyle, layout: PageLayout) -> None:
+    """Header text blocks above the first row, a footer line below the last, sometimes a handwritten note."""
+    top_room = layout.baselines[0] - 2.2 * layout.px_per_mv
+    font = int(LABEL_FONTS[rng.integers(len(LABEL_FONTS) - 1)])
+    scale, thick = rng.uniform(0.6, 1.0), int(rng.choice([1, 2]))
+    x = rng.uniform(20, 120)
+    for block in _header_lines(rng):
+        y = rng.uniform(35, 70)
+        step = rng.uniform(34, 44) * scale
+        for line in block:
+            if y < top_room:
+                _text(img, line, (x, y), style.ink, font, scale, thick)
+            y += step
+        x += rng.uniform(520, 760) * scale
+    if rng.random() < 0.6:
+        foot = f"25mm/s   10mm/mV   {rng.choice(['0.05-150 Hz', '0.5-40 Hz', '0.05-100 Hz'])}   " \
+               f"{rng.choice(['50 Hz', '60 Hz', ''])}"
+        org = (rng.uniform(40, 600), layout.height - rng.uniform(12, 30))
+        _text(img, foot, org, style.ink, font, 0.7 * scale + 0.1, 1)
+    if rng.random() < 0.15:
+        note = str(rng.choice(["compare w/ old", "chest pain", "pre-op", "dizziness", "f/u 2 wk", "ok"]))
+        _text(img, note, (rng.uniform(600, 1600), rng.uniform(80, max(90, top_room - 20))),
+              (30, 30, int(rng.integers(60, 140))), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, rng.uniform(1.2, 2.0), 2)
+
+
+def _calibration_pulse(layout: PageLayout, row: int, width_s: float) -> np.ndarray:
+    """Points of a 1 mV pulse of width_s standing just before x0 on a row's baseline."""
     b, top, pps = layout.baselines[row], layout.y_of_mv(row, 1.0), layout.px_per_s
-    xs = layout.x0 - np.array([0.30, 0.25, 0.25, 0.05, 0.05, 0.01]) * pps
+    xs = layout.x0 - np.array([0.10 + width_s, 0.05 + width_s, 0.05 + width_s, 0.05, 0.05, 0.01]) * pps
     return np.stack([xs, [b, b, top, top, b, b]], axis=1)
 
 
 def _lead_marks(img: np.ndarray, layout: PageLayout, fs: int, style: PageStyle, rng: np.random.Generator) -> None:
     """Lead labels at the start of each segment, separator ticks between columns, calibration pulses."""
+    dx = rng.uniform(3, 14)
+    dy = (rng.uniform(0.35, 0.55) if style.labels_below else -rng.uniform(0.25, 0.6)) * layout.px_per_mv
     for row, lead, start, _ in segments(fs):
         x, b = layout.x0 + start / fs * layout.px_per_s, layout.baselines[row]
-        dy = 0.45 * layout.px_per_mv if style.labels_below else -0.3 * layout.px_per_mv
-        _text(img, lead, (x + 6, b + dy), style, 0.9)
-        if start > 0 and row < 3:
+        _text(img, lead, (x + dx, b + dy), style.ink, style.font, style.label_scale, style.label_thickness)
+        if style.separators and start > 0 and row < 3:
             half = rng.uniform(0.2, 0.35) * layout.px_per_mv
             tick = np.array([[x, b - half], [x, b + half]])
             cv2.polylines(img, [_fixed(tick)], False, style.ink, style.thickness + 1, cv2.LINE_AA, SHIFT)
-    for row in range(len(ROWS)):
-        cv2.polylines(img, [_fixed(_calibration_pulse(layout, row))], False, style.ink, style.thickness,
-                      cv2.LINE_AA, SHIFT)
+    if style.calibration:
+        width_s = float(rng.choice([0.2, 0.2, 0.16, 0.24]))
+        for row in range(len(ROWS)):
+            cv2.polylines(img, [_fixed(_calibration_pulse(layout, row, width_s))], False, style.ink,
+                          style.thickness, cv2.LINE_AA, SHIFT)
 
 
-def trace_paths(record: pd.DataFrame, fs: int, layout: PageLayout = DEFAULT_LAYOUT) -> dict[str, np.ndarray]:
-    """"lead@row" -> (n, 2) pixel (x, y) of each sample: x = x0 + (i / fs) * px_per_s, y = y_of_mv."""
+def trace_paths(record: pd.DataFrame, fs: int, layout: PageLayout = DEFAULT_LAYOUT,
+                clip_mv: float | None = None) -> dict[str, np.ndarray]:
+    """"lead@row" -> (n, 2) pixel (x, y) of each sample: x = x0 + (i / fs) * px_per_s, y = y_of_mv
+    (clipped to baseline +- clip_mv when given, as a printer that keeps traces inside their row)."""
     paths = {}
     for row, lead, start, stop in segments(fs):
         x = layout.x0 + (np.arange(start, stop) / fs) * layout.px_per_s
-        y = layout.y_of_mv(row, record[lead].to_numpy(np.float64)[start:stop])
-        paths[f"{lead}@{row}"] = np.stack([x, y], axis=1)
+        mv = record[lead].to_numpy(np.float64)[start:stop]
+        if clip_mv is not None:
+            mv = np.clip(mv, -clip_mv, clip_mv)
+        paths[f"{lead}@{row}"] = np.stack([x, layout.y_of_mv(row, mv)], axis=1)
     return paths
 
 
 def render_page(record: pd.DataFrame, fs: int, rng: np.random.Generator,
-                layout: PageLayout = DEFAULT_LAYOUT) -> RenderedPage:
-    """Draw a record on a clean 12-lead page (type 0001) with its row mask and trace paths."""
+                layout: PageLayout = DEFAULT_LAYOUT, style: PageStyle | None = None) -> RenderedPage:
+    """Draw a record on a clean 12-lead page (type 0001) with its row mask and trace paths; the style
+    is drawn from rng unless given. Paths follow `layout` exactly."""
     if len(record) != int(round(fs * DURATION_S)) or list(record.columns) != list(LEADS):
         raise PipelineError(f"record must have {int(round(fs * DURATION_S))} rows and columns {', '.join(LEADS)}")
-    style = random_style(rng)
+    style = style or random_style(rng, layout)
     img = _paper_with_grid(layout, style)
-    _header(img, rng, style)
+    if style.header:
+        _header(img, rng, style, layout)
     _lead_marks(img, layout, fs, style, rng)
-    paths = trace_paths(record, fs, layout)
+    paths = trace_paths(record, fs, layout, style.clip_mv)
     mask = np.zeros((layout.height, layout.width), np.uint8)
     for key, pts in paths.items():  # rows in order 0..3: a later row wins where traces overlap
         row = int(key.split("@")[1])
         cv2.polylines(img, [_fixed(pts)], False, style.ink, style.thickness, cv2.LINE_AA, SHIFT)
         cv2.polylines(mask, [_fixed(pts)], False, row + 1, style.thickness, cv2.LINE_8, SHIFT)
-    return RenderedPage(image=img, row_mask=mask, paths=paths, layout=layout)
-
-
-# ---------------------------------------------------------------- degradations (image types)
-def _paper_colour(img: np.ndarray) -> tuple[float, ...]:
-    """The page's background colour: the median of a sparse pixel sample (grid and ink are a minority)."""
-    return tuple(float(v) for v in np.median(img[::16, ::16].reshape(-1, img.shape[2]), axis=0))
-
-
-def _random_affine(rng: np.random.Generator, layout: PageLayout, max_deg: float = 2.0,
-                   max_shift: float = 15.0) -> np.ndarray:
-    """2x3 map of a scanner's placement error: rotation about the centre, scale 0.98-1.02, shift."""
-    m = cv2.getRotationMatrix2D((layout.width / 2, layout.height / 2), rng.uniform(-max_deg, max_deg),
-                                rng.uniform(0.98, 1.02))
-    m[:, 2] += rng.uniform(-max_shift, max_shift, 2)
-    return m
+    return RenderedPage(image=img, row_mask=mask, paths=paths, layout=layout, info=style.info())
 
 
 def warp_affine(page: RenderedPage, m: np.ndarray) -> RenderedPage:
     """Move the page by the 2x3 map m: image bilinear (border = paper), mask nearest, paths exactly."""
-    size = (page.image.shape[1], page.image.shape[0])
-    img = cv2.warpAffine(page.image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=_paper_colour(page.image))
-    mask = cv2.warpAffine(page.row_mask, m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
-    paths = {k: p @ m[:, :2].T + m[:, 2] for k, p in page.paths.items()}
-    return replace(page, image=img, row_mask=mask, paths=paths, transform=np.vstack([m, [0, 0, 1]]) @ page.transform)
-
-
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def _light_ramp(h: int, w: int, rng: np.random.Generator, depth: float) -> np.ndarray:
-    """HxW float32 illumination falling linearly from 1 to 1 - depth along a random direction."""
-    a = rng.uniform(0, 2 * np.pi)
-    c, s = np.float32(np.cos(a)), np.float32(np.sin(a))
-    span = abs(c) + abs(s)  # the ramp below runs over [-span, span]
-    gx = (c * np.linspace(-1, 1, w, dtype=np.float32) - span) * np.float32(depth / (2 * span))
-    gy = (s * np.linspace(-1, 1, h, dtype=np.float32)) * np.float32(depth / (2 * span))
-    return np.float32(1.0) + np.add.outer(gy, gx)
-
-
-def _clean(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
-    """0001: the clean render itself."""
-    return page
-
-
-def _scan_colour(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
-    """0003, a colour print scanned in colour: placement, blur, colour cast, uneven light, noise, JPEG."""
-    page = warp_affine(page, _random_affine(rng, page.layout))
-    img = cv2.GaussianBlur(page.image.astype(np.float32), (0, 0), rng.uniform(0.4, 1.0))
-    h, w = img.shape[:2]
-    light = _light_ramp(h, w, rng, rng.uniform(0.0, 0.06))
-    img *= light[..., None] * rng.uniform(0.9, 1.03, 3).astype(np.float32)  # colour cast, uneven light
-    noise = rng.standard_normal((h, w), dtype=np.float32) * np.float32(rng.uniform(1.5, 4.0))
-    img += noise[..., None] + rng.uniform(-10.0, 6.0, 3).astype(np.float32)
-    np.clip(np.rint(img, out=img), 0, 255, out=img)
-    return replace(page, image=_jpeg(img.astype(np.uint8), int(rng.integers(55, 91))))
-
-
-def _scan_bw(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
-    """0004, a colour print scanned black-and-white: placement, blur, then a threshold on a mostly red
-    channel (scanners' red drop-out) so the reddish grid mostly vanishes and dark traces stay; dust."""
-    page = warp_affine(page, _random_affine(rng, page.layout))
-    img = page.image.astype(np.float32)
-    red = np.float32(rng.uniform(0.6, 1.0))
-    gray = cv2.GaussianBlur(red * img[..., 0] + (1 - red) * img[..., 1], (0, 0), rng.uniform(0.3, 0.6))
-    bw = np.where(gray < rng.uniform(140.0, 175.0), 0, 255).astype(np.uint8)
-    h, w = bw.shape
-    n = int(rng.integers(100, 1500))
-    ys, xs = rng.integers(0, h - 1, n), rng.integers(0, w - 1, n)
-    big = rng.random(n) < 0.3
-    bw[ys, xs] = 0
-    bw[ys[big] + 1, xs[big]] = 0
-    bw[ys[big], xs[big] + 1] = 0
-    return replace(page, image=np.repeat(bw[..., None], 3, axis=2))
-
-
-IMAGE_TYPES: dict[str, Callable[[RenderedPage, np.random.Generator], RenderedPage]] = {
-    "0001": _clean,
-    "0003": _scan_colour,
-    "0004": _scan_bw,
-}
-"""Image type -> degradation of a clean page; later types (0005 photos, 0006 screens, ...) are added here."""
-
-
-def degrade(page: RenderedPage, image_type: str, rng: np.random.Generator) -> RenderedPage:
-    """The clean page as image type `image_type` sees it; ground truth moved with every pixel."""
-    if image_type not in IMAGE_TYPES:
-        raise PipelineError(f"unknown image type {image_type!r}; known: {', '.join(sorted(IMAGE_TYPES))}")
-    return IMAGE_TYPES[image_type](page, rng)
+    return warp_page(page, Warp(affine_homography(m)), paper_colour(page.image))[0]
 
 
 # ---------------------------------------------------------------- the competition folder
@@ -353,7 +379,7 @@ def _csv_text(frame: pd.DataFrame) -> str:
 def _png_bytes(img: np.ndarray) -> bytes:
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, PNG_FILTER])
     if not ok:
         raise PipelineError("PNG encoding failed")
     return buf.tobytes()
@@ -372,30 +398,49 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _write_image(page: RenderedPage, image: Path, truth_stem: Path) -> None:
-    """The image, and beside it <stem>.mask.png and <stem>.paths.npz."""
+def page_meta(page: RenderedPage, image_type: str, fs: int) -> dict[str, object]:
+    """The ground truth besides mask and paths: where the traces were drawn on the undegraded page
+    (layout), the page -> image homography (None for non-linear warps) and the drawing's style facts."""
+    lay = page.layout
+    return {"image_type": image_type, "fs": fs,
+            "layout": {"x0": lay.x0, "baselines": list(lay.baselines), "px_per_mm": lay.px_per_mm,
+                       "width": lay.width, "height": lay.height},
+            "transform": None if page.transform is None else np.round(page.transform, 12).tolist(),
+            **page.info}
+
+
+def _write_image(page: RenderedPage, image: Path, truth_stem: Path, meta: dict[str, object]) -> None:
+    """The image, and beside it <stem>.mask.png, <stem>.paths.npz and <stem>.meta.json."""
     write_bytes_atomic(image, _png_bytes(page.image))
     write_bytes_atomic(truth_stem.with_name(truth_stem.name + ".mask.png"), _png_bytes(page.row_mask))
     write_bytes_atomic(truth_stem.with_name(truth_stem.name + ".paths.npz"), _npz_bytes(page.paths))
+    write_text_atomic(truth_stem.with_name(truth_stem.name + ".meta.json"), json.dumps(meta, sort_keys=True) + "\n")
+
+
+def clean_page(seed: int, image_id: str, fs: int) -> tuple[pd.DataFrame, RenderedPage]:
+    """The record and its clean page for (seed, id): the same in make_competition and contact sheets."""
+    record = simulate_record(fs, rng_for(seed, image_id, "signal"))
+    layout = random_layout(rng_for(seed, image_id, "layout"))
+    return record, render_page(record, fs, rng_for(seed, image_id, "page"), layout)
 
 
 def _make_record(job: _Job) -> pd.DataFrame | None:
     """Simulate, draw, degrade and write one record; a test record returns its competition-CSV frame."""
-    record = simulate_record(job.fs, rng_for(job.seed, job.image_id, "signal"))
+    record, page = clean_page(job.seed, job.image_id, job.fs)
     frame = kaggle_frame(record, job.fs)
-    page = render_page(record, job.fs, rng_for(job.seed, job.image_id, "page"))
     if job.split == "train":
         folder = job.root / "train" / job.image_id
         write_text_atomic(folder / f"{job.image_id}.csv", _csv_text(frame))
         for image_type in job.types:
             shot = degrade(page, image_type, rng_for(job.seed, job.image_id, image_type))
             stem = folder / f"{job.image_id}-{image_type}"
-            _write_image(shot, stem.with_suffix(".png"), stem)
+            _write_image(shot, stem.with_suffix(".png"), stem, page_meta(shot, image_type, job.fs))
         return None
     hidden = job.root / "hidden"
     write_text_atomic(hidden / "signals" / f"{job.image_id}.csv", _csv_text(frame))
     shot = degrade(page, job.types[0], rng_for(job.seed, job.image_id, job.types[0]))
-    _write_image(shot, job.root / "test" / f"{job.image_id}.png", hidden / job.image_id)
+    _write_image(shot, job.root / "test" / f"{job.image_id}.png", hidden / job.image_id,
+                 page_meta(shot, job.types[0], job.fs))
     return frame
 
 
@@ -413,11 +458,12 @@ def _solution(test_jobs: list[_Job], frames: list[pd.DataFrame | None]) -> pd.Da
 
 
 def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: int = 0,
-                     types: tuple[str, ...] = ("0001", "0003", "0004"), workers: int = 1) -> None:
+                     types: tuple[str, ...] = ALL_TYPES, workers: int = 1) -> None:
     """Write a synthetic competition folder in Kaggle's layout (DESIGN 4.1) plus hidden/ ground truth.
 
     Every file depends only on (seed, record id, image type): the same arguments give byte-identical
-    files whatever `workers` is. Test images cycle through `types` in test.csv order.
+    files whatever `workers` is. Test images cycle through `types` in test.csv order. Beside each image
+    (train/<id>/ or hidden/) lie <stem>.mask.png, <stem>.paths.npz and <stem>.meta.json (page_meta).
     """
     types = tuple(types)
     unknown = [t for t in types if t not in IMAGE_TYPES]
@@ -432,8 +478,6 @@ def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: in
     jobs += [_Job(root, seed, "test", i, _draw_fs(seed, i), (types[k % len(types)],)) for k, i in enumerate(test_ids)]
     log.info("rendering %d train records (%d images each) and %d test images into %s",
              n_train, len(types), n_test, root)
-    if workers > 1:
-        import_neurokit()  # once, before the worker processes fork
     frames = parallel_map(_make_record, jobs, workers, desc="render ecg records")
 
     train = pd.DataFrame({"id": train_ids, "fs": [j.fs for j in jobs[:n_train]],
@@ -456,3 +500,12 @@ def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: in
                           "fs": [j.fs for j in test_jobs]})
     write_text_atomic(hidden / "test_types.csv", kinds.to_csv(index=False, lineterminator="\n"))
     log.info("wrote %s", root)
+
+
+def render_speed(n: int = 18, workers: int = 1, seed: int = 12345) -> float:
+    """Images per second of make_competition writing n test images (cycling through every type) with
+    `workers` processes, into a temporary folder that is removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        make_competition(Path(tmp) / "ecg", n_train=0, n_test=n, seed=seed, types=ALL_TYPES, workers=workers)
+        return n / (time.perf_counter() - start)
