@@ -1,0 +1,96 @@
+"""Step commands of the ECG task: render, digitize, score, heldout, bench.
+
+Stable contracts other tools call:
+    python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
+    python -m pipeline ecg score TRUTH_DIR PRED_DIR                  -> prints the DESIGN 4.2 score
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipeline.core.io import atomic_path
+from pipeline.core.parallel import default_workers
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from pipeline.ecg.render import make_competition
+
+    make_competition(Path(args.out), n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                     workers=args.workers)
+    print(f"synthetic competition written to {args.out}")
+
+
+def cmd_digitize(args: argparse.Namespace) -> None:
+    """Digitize each image into OUT/<stem>.csv; a bad image stops with a one-line error naming it."""
+    from pipeline.ecg.digitize import digitize_file
+
+    out = Path(args.out)
+    for image in args.images:
+        result = digitize_file(Path(image), args.fs)
+        with atomic_path(out / f"{Path(image).stem}.csv") as tmp:
+            result.to_record().to_csv(tmp, index=False, float_format="%.5f")
+        flags = result.diagnostics.get("flags", [])
+        print(f"{image} -> {out / (Path(image).stem + '.csv')}" + (f"  flags: {', '.join(flags)}" if flags else ""))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from pipeline.ecg.metric import score_dirs
+
+    report = score_dirs(Path(args.truth_dir), Path(args.pred_dir))
+    print(report.per_image.to_string(index=False))
+    print(f"SNR {report.snr_db:.2f} dB over {len(report.per_image)} images")
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def cmd_heldout(args: argparse.Namespace) -> None:
+    from pipeline.ecg.evaluate import evaluate_heldout
+
+    table = evaluate_heldout()
+    print(table.to_string(index=False))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from pipeline.ecg.bench import run_bench
+
+    run_bench(n_per_type=args.n_per_type, workers=args.workers)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("render", help="make a synthetic competition folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-train", type=int, default=6)
+    p.add_argument("--n-test", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=default_workers())
+    p.set_defaults(func=cmd_render)
+
+    p = commands.add_parser("digitize", help="ECG images -> one 12-lead CSV each")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--fs", type=int, default=500, help="sampling rate of the output CSV (Hz)")
+    p.set_defaults(func=cmd_digitize)
+
+    p = commands.add_parser("score", help="DESIGN 4.2 score of PRED_DIR/<stem>.csv against TRUTH_DIR")
+    p.add_argument("truth_dir", metavar="TRUTH_DIR")
+    p.add_argument("pred_dir", metavar="PRED_DIR")
+    p.add_argument("--json", help="also write the full report here")
+    p.set_defaults(func=cmd_score)
+
+    p = commands.add_parser("heldout", help="SNR on shared/heldout/paired_images (evaluation only)")
+    p.set_defaults(func=cmd_heldout)
+
+    p = commands.add_parser("bench", help="seconds per image per step, SNR per type, peak memory")
+    p.add_argument("--n-per-type", type=int, default=4)
+    p.add_argument("--workers", type=int, default=default_workers())
+    p.set_defaults(func=cmd_bench)
+
+    from pipeline.ecg.kaggle_commands import add_commands as add_kaggle_commands
+
+    add_kaggle_commands(commands)
+
+

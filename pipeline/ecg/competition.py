@@ -1,0 +1,99 @@
+"""The competition folder as Kaggle ships it (or as render.py makes it): find, validate, index.
+
+    train.csv, train/<id>/<id>-000N.png, train/<id>/<id>.csv, test.csv, test/<id>.png,
+    sample_submission.parquet, and for our synthetic copy hidden/ (solution, test types, signals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.errors import PipelineError
+
+REQUIRED_FILES = ("train.csv", "test.csv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Competition:
+    root: Path
+
+    @property
+    def test_csv(self) -> Path:
+        return self.root / "test.csv"
+
+    @property
+    def sample_submission(self) -> Path:
+        for name in ("sample_submission.parquet", "sample_submission.csv"):
+            if (self.root / name).exists():
+                return self.root / name
+        return self.root / "sample_submission.parquet"
+
+    @property
+    def hidden(self) -> Path:
+        return self.root / "hidden"
+
+    def test_image(self, image_id: str) -> Path:
+        for suffix in IMAGE_SUFFIXES:
+            path = self.root / "test" / f"{image_id}{suffix}"
+            if path.exists():
+                return path
+        return self.root / "test" / f"{image_id}.png"
+
+    def has_hidden_solution(self) -> bool:
+        return (self.hidden / "solution.csv").exists()
+
+
+def is_competition(root: Path) -> bool:
+    return all((root / name).exists() for name in REQUIRED_FILES)
+
+
+def find_competition(root: Path) -> Competition:
+    """The competition folder at root or one level below (Kaggle's /kaggle/input/<slug> layouts)."""
+    candidates = [root, root / "physionet-ecg-image-digitization",
+                  root / "competitions" / "physionet-ecg-image-digitization"]
+    for c in candidates:
+        if is_competition(c):
+            return Competition(c)
+    raise PipelineError("no competition data (train.csv and test.csv) found", root)
+
+
+def test_ids(test: pd.DataFrame) -> list[tuple[str, int]]:
+    """(id, fs) per test image, in test.csv order."""
+    firsts = test.drop_duplicates("id", keep="first")
+    return [(str(i), int(fs)) for i, fs in zip(firsts["id"], firsts["fs"])]
+
+
+def check_test_images(comp: Competition, test: pd.DataFrame) -> list[str]:
+    """Raise if a test.csv row has no image; return the names of images that no row asks for."""
+    ids = [i for i, _ in test_ids(test)]
+    missing = [i for i in ids if not comp.test_image(i).exists()]
+    if missing:
+        raise PipelineError(f"test.csv lists {len(missing)} image(s) with no file in test/, "
+                            f"first: {missing[0]}", comp.test_csv)
+    wanted = set(ids)
+    test_dir = comp.root / "test"
+    return sorted(p.name for p in test_dir.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.stem not in wanted) if test_dir.exists() else []
+
+
+def index_images(comp: Competition, test: pd.DataFrame) -> pd.DataFrame:
+    """One row per image: id, split, image_type (train: from the file name; test: hidden or ''), fs, path."""
+    rows = []
+    train = pd.read_csv(comp.root / "train.csv", dtype={"id": str})
+    for image_id, fs in zip(train["id"], train["fs"]):
+        for png in sorted((comp.root / "train" / image_id).glob(f"{image_id}-*.png")):
+            if png.name.count(".") > 1:  # ground truth beside the image (mask, paths)
+                continue
+            rows.append((image_id, "train", png.stem.rsplit("-", 1)[-1], int(fs), str(png)))
+    types = {}
+    types_csv = comp.hidden / "test_types.csv"
+    if types_csv.exists():
+        t = pd.read_csv(types_csv, dtype={"id": str, "image_type": str})
+        types = dict(zip(t["id"], t["image_type"]))
+    for image_id, fs in test_ids(test):
+        rows.append((image_id, "test", types.get(image_id, ""), fs, str(comp.test_image(image_id))))
+    return pd.DataFrame(rows, columns=["id", "split", "image_type", "fs", "path"])

@@ -1,0 +1,241 @@
+"""The ECG task's stages (DESIGN 3) and step commands (DESIGN 4.4).
+
+stage0 makes or indexes the competition data, stage1 records the digitizer model, stage2 digitizes the
+test images and writes submissions/ecg.csv, stage3 scores it and writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_path, write_json_atomic, write_text_atomic
+from pipeline.core.manifest import run_stage
+from pipeline.core.parallel import default_workers, parallel_map
+from pipeline.core.paths import PROJECT_ROOT, data_dir, submissions_dir, work_dir
+from pipeline.core.seeding import derive_seed
+from pipeline.ecg.competition import Competition, check_test_images, find_competition, index_images, \
+    is_competition, test_ids
+
+TASK = "ecg"
+VAL_FRACTION = 0.2
+DIGITIZER_SOURCES = ("grid.py", "detect_layout.py", "probability.py", "trace.py", "signals.py", "digitize.py",
+                     "layout.py")
+# Listed as files, not the folder, so that __pycache__ does not change the hash.
+RENDER_SOURCES = [PROJECT_ROOT / "pipeline/ecg/render.py", PROJECT_ROOT / "pipeline/ecg/ecg_signals_sim.py",
+                  PROJECT_ROOT / "pipeline/ecg/contact_sheet.py",
+                  *sorted((PROJECT_ROOT / "pipeline/ecg/degrade").glob("*.py"))]
+
+
+# ---------------------------------------------------------------- stage0: data
+def _generate(args: argparse.Namespace, root: Path) -> dict:
+    from pipeline.ecg.render import make_competition
+
+    make_competition(root, n_train=args.n_train, n_test=args.n_test, seed=args.seed, workers=args.workers)
+    return {"generated": True, "n_train": args.n_train, "n_test": args.n_test}
+
+
+def _split(index: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """train/val by a hash of the record id (all images of one record in one split); test stays test."""
+    ids = index[["id", "split"]].drop_duplicates("id")
+    def which(row: pd.Series) -> str:
+        if row["split"] == "test":
+            return "test"
+        return "val" if derive_seed(seed, "split", row["id"]) % 1000 < VAL_FRACTION * 1000 else "train"
+    return pd.DataFrame({"id": ids["id"], "split": ids.apply(which, axis=1)})
+
+
+def stage0(args: argparse.Namespace) -> None:
+    """Get the data: the competition files in data/ecg if present, else a synthetic competition."""
+    from pipeline.ecg.submit import read_test_csv
+
+    root, work = data_dir(TASK), work_dir(TASK)
+    if not is_competition(root):
+        run_stage(TASK, "stage0-render", lambda: _generate(args, root), inputs=RENDER_SOURCES,
+                  outputs=[root / "test.csv"], force=args.force,
+                  config={"n_train": args.n_train, "n_test": args.n_test, "seed": args.seed})
+
+    sheet = work / "contact_sheet.png"
+    run_stage(TASK, "stage0-contact-sheet", lambda: {"png": str(_contact_sheet(sheet, args.seed))},
+              inputs=RENDER_SOURCES, outputs=[sheet], config={"seed": args.seed}, force=args.force)
+
+    def index() -> dict:
+        comp = find_competition(root)
+        test = read_test_csv(comp.test_csv)
+        unused = check_test_images(comp, test)
+        table = index_images(comp, test)
+        for path in table["path"]:
+            _check_image(Path(path))
+        splits = _split(table, args.seed)
+        with atomic_path(work / "index.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(work / "splits.csv") as tmp:
+            splits.to_csv(tmp, index=False)
+        return {"images": len(table), "unused_test_images": unused,
+                "splits": splits["split"].value_counts().to_dict()}
+
+    run_stage(TASK, "stage0", index, inputs=[root], outputs=[work / "index.csv", work / "splits.csv"],
+              config={"seed": args.seed, "val_fraction": VAL_FRACTION}, force=args.force)
+
+
+def _contact_sheet(path: Path, seed: int) -> Path:
+    from pipeline.ecg.contact_sheet import contact_sheet
+
+    return contact_sheet(path, seed=seed)
+
+
+def _check_image(path: Path) -> None:
+    """Cheap validity check of an image file: it exists, is not empty and its header decodes."""
+    import cv2
+
+    if not path.exists() or path.stat().st_size == 0:
+        raise PipelineError("image file is missing or empty", path)
+    if cv2.haveImageReader(str(path)) is False:
+        raise PipelineError("not a readable image", path)
+
+
+# ---------------------------------------------------------------- stage1: model
+def digitizer_hash() -> str:
+    """Content hash of the digitizer's code (and, later, its weights): the key of cached predictions."""
+    h = hashlib.sha256()
+    for name in DIGITIZER_SOURCES:
+        path = PROJECT_ROOT / "pipeline" / "ecg" / name
+        if path.exists():
+            h.update(name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stage1(args: argparse.Namespace) -> None:
+    """Record the digitizer used by stage2 (the classical digitizer has nothing to train yet)."""
+    out = work_dir(TASK) / "model" / "model.json"
+
+    def record() -> dict:
+        info = {"kind": "classical", "digitizer_hash": digitizer_hash(),
+                "note": "non-learned digitizer: grid removal, ink probability, numba Viterbi tracer"}
+        write_json_atomic(out, info)
+        return info
+
+    run_stage(TASK, "stage1", record, inputs=[PROJECT_ROOT / "pipeline/ecg"], outputs=[out],
+              config={"kind": "classical"}, force=args.force)
+
+
+# ---------------------------------------------------------------- stage2: predict
+def _predict_one(job: tuple[str, int, str, str]) -> str:
+    """Digitize one image into its cache file (atomic); returns the cache path. Runs in a worker."""
+    from pipeline.ecg.digitize import safe_digitize_file
+
+    image_id, fs, image_path, cache_path = job
+    cache = Path(cache_path)
+    if cache.exists():
+        return cache_path
+    result = safe_digitize_file(Path(image_path), fs)
+    arrays = {f"signal/{lead}": np.asarray(v, dtype=np.float64) for lead, v in result.signals.items()}
+    arrays.update({f"path/{key}": np.asarray(v, dtype=np.float64) for key, v in result.paths.items()})
+    arrays["diagnostics"] = np.frombuffer(json.dumps(result.diagnostics, default=str,
+                                                     sort_keys=True).encode(), dtype=np.uint8)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return cache_path
+
+
+def load_prediction(cache: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """(signals by lead, pixel paths by key, diagnostics) from a stage2 cache file."""
+    with np.load(cache) as z:
+        signals = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("signal/")}
+        paths = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("path/")}
+        diagnostics = json.loads(bytes(z["diagnostics"]).decode())
+    return signals, paths, diagnostics
+
+
+def predictions_dir() -> Path:
+    return work_dir(TASK) / "predictions" / digitizer_hash()
+
+
+def predict_competition(comp: Competition, workers: int) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Digitize every test image (cached, resumable). Returns test.csv and the cache file per id."""
+    from pipeline.ecg.submit import read_test_csv
+
+    test = read_test_csv(comp.test_csv)
+    check_test_images(comp, test)
+    out = predictions_dir()
+    jobs = [(i, fs, str(comp.test_image(i)), str(out / f"{i}.npz")) for i, fs in test_ids(test)]
+    parallel_map(_predict_one, jobs, workers, desc="digitize")
+    return test, {job[0]: Path(job[3]) for job in jobs}
+
+
+def stage2(args: argparse.Namespace) -> None:
+    """Digitize the test images and write submissions/ecg.csv (validated against the sample)."""
+    from pipeline.ecg.submit import build_submission, read_sample_submission, write_submission
+
+    if not (work_dir(TASK) / "index.csv").exists():
+        stage0(_defaults("stage0"))
+    comp = find_competition(data_dir(TASK))
+    target = submissions_dir() / "ecg.csv"
+
+    def predict() -> dict:
+        test, caches = predict_competition(comp, args.workers)
+        predictions, failures = {}, []
+        for image_id, cache in caches.items():
+            signals, _, diagnostics = load_prediction(cache)
+            predictions[image_id] = signals
+            failures += [f"{image_id}: {flag}" for flag in diagnostics.get("flags", [])
+                         if str(flag).startswith("failed")]
+        submission = build_submission(test, predictions)
+        write_submission(submission, target, read_sample_submission(comp.sample_submission))
+        write_text_atomic(work_dir(TASK) / "stage2" / "failures.txt", "".join(f + "\n" for f in failures))
+        return {"images": len(caches), "failed_images": len(failures), "rows": len(submission)}
+
+    run_stage(TASK, "stage2", predict, force=args.force,
+              inputs=[comp.test_csv, comp.root / "test", comp.sample_submission],
+              outputs=[target], config={"digitizer": digitizer_hash()})
+    print(f"submission: {target}")
+
+
+# ---------------------------------------------------------------- stage3: report
+def stage3(args: argparse.Namespace) -> None:
+    """Score the test split against the hidden solution; per type, per lead; overlays of the worst."""
+    from pipeline.ecg.report import write_report
+
+    target = submissions_dir() / "ecg.csv"
+    if not target.exists():
+        stage2(_defaults("stage2"))
+    comp = find_competition(data_dir(TASK))
+    if not comp.has_hidden_solution():
+        raise PipelineError("no hidden solution to score against (real Kaggle test data has none; "
+                            "score train images with `python -m pipeline ecg score`)", comp.hidden)
+    report_dir = work_dir(TASK) / "report"
+    run_stage(TASK, "stage3", lambda: write_report(comp, target, predictions_dir(), report_dir),
+              inputs=[target, comp.hidden / "solution.csv"], outputs=[report_dir / "metrics.json"],
+              config={"digitizer": digitizer_hash()}, force=args.force)
+
+
+STAGES = {"stage0": stage0, "stage1": stage1, "stage2": stage2, "stage3": stage3}
+
+
+def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes")
+    if stage == "stage0":
+        parser.add_argument("--n-train", type=int, default=6, help="synthetic train records")
+        parser.add_argument("--n-test", type=int, default=12, help="synthetic test images")
+        parser.add_argument("--seed", type=int, default=0)
+
+
+def _defaults(stage: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--force", action="store_true")
+    configure_stage(stage, parser)
+    return parser.parse_args([])
+
+
+# ---------------------------------------------------------------- step commands
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    from pipeline.ecg import commands as steps
+
+    steps.add_commands(commands)

@@ -1,0 +1,67 @@
+"""End-to-end: `python -m pipeline ecg stage0..stage3` on a tiny synthetic competition."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+
+TINY = ["--n-train", "1", "--n-test", "3", "--workers", "2"]
+
+
+@pytest.fixture()
+def roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var, name in (("PIPELINE_DATA", "data"), ("PIPELINE_WORK", "work"), ("PIPELINE_SUBMISSIONS", "subs")):
+        monkeypatch.setenv(var, str(tmp_path / name))
+    return tmp_path
+
+
+def run(*argv: str) -> int:
+    return main(["ecg", *argv])
+
+
+def test_stages_end_to_end_deterministic_and_resumable(roots: Path, capsys) -> None:
+    assert run("stage0", *TINY) == 0
+    assert run("stage2", "--workers", "2") == 0
+    submission = roots / "subs" / "ecg.csv"
+    first = submission.read_bytes()
+    sub = pd.read_csv(submission, dtype={"id": str})
+    sample = pd.read_parquet(roots / "data" / "ecg" / "sample_submission.parquet")
+    assert list(sub["id"]) == list(sample["id"].astype(str))
+    assert np.isfinite(sub["value"]).all()
+
+    capsys.readouterr()
+    assert run("stage2") == 0  # unchanged: skipped, file untouched
+    assert "skipped" in capsys.readouterr().out
+    assert submission.read_bytes() == first
+
+    assert run("stage3") == 0
+    metrics = json.loads((roots / "work" / "ecg" / "report" / "metrics.json").read_text())
+    assert metrics["images"] == 3 and np.isfinite(metrics["snr_db"])
+    assert {row["image_type"] for row in metrics["per_type"]} == {"0001", "0003", "0004"}
+    assert len(list((roots / "work" / "ecg" / "report").glob("worst_*.png"))) == 3
+
+    # from clean (data, work, submission removed): byte-identical submission
+    for name in ("data", "work", "subs"):
+        shutil.rmtree(roots / name)
+    assert run("stage0", *TINY) == 0
+    assert run("stage2", "--workers", "1") == 0
+    assert submission.read_bytes() == first
+
+
+def test_test_row_without_image_is_one_line_error(roots: Path, capsys) -> None:
+    assert run("stage0", *TINY) == 0
+    test_dir = roots / "data" / "ecg" / "test"
+    victim = sorted(test_dir.glob("*.png"))[0]
+    victim.unlink()
+    capsys.readouterr()
+    assert run("stage2") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "test.csv" in err[0] and victim.stem in err[0]
+    assert not (roots / "subs" / "ecg.csv").exists()
