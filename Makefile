@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv stage0 stage1 stage2 stage3 test bench clean
+.PHONY: venv stage0 stage1 stage2 stage3 test bench clean download submit kernels push kaggle-dataset
 
 venv: $(STAMP)
 
@@ -34,6 +34,22 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pipeline $(TASK) bench $(ARGS)
+
+# Kaggle: the `kaggle` CLI is called as a subprocess; without credentials these fail with one clear line.
+download: $(STAMP)
+	$(PY) -m pipeline ecg download $(ARGS)
+
+submit: $(STAMP)
+	$(PY) -m pipeline ecg submit $(ARGS)
+
+kernels: $(STAMP)
+	$(PY) -m pipeline ecg kernels $(ARGS)
+
+push: $(STAMP)
+	$(PY) -m pipeline ecg push $(ARGS)
+
+kaggle-dataset: $(STAMP)
+	$(PY) -m pipeline ecg kaggle-dataset $(ARGS)
 
 clean:
 	rm -rf data work submissions/*.csv
