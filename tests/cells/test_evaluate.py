@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import timm
+import torch
 
 from pipeline.cells.evaluate import classification_metrics, knn_accuracy, plot_confusion, predict
 
@@ -46,3 +47,15 @@ def test_predict_probabilities_and_embeddings() -> None:
 def test_confusion_plot(tmp_path: Path) -> None:
     plot_confusion([[3, 1], [0, 4]], ["x", "y"], tmp_path / "cm.png")
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tta_views_are_the_eight_symmetries() -> None:
+    from pipeline.cells.evaluate import dihedral_views
+
+    x = torch.arange(9, dtype=torch.float32).reshape(1, 1, 3, 3)
+    views = {tuple(v.flatten().tolist()) for v in dihedral_views(x)}
+    assert len(views) == 8
+    model = timm.create_model("test_efficientnet", pretrained=False, num_classes=2)
+    images = np.random.default_rng(1).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    proba, _ = predict(model, images, threads=1, tta=True)
+    assert proba.shape == (3, 2) and np.allclose(proba.sum(1), 1)

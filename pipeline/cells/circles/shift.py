@@ -56,7 +56,8 @@ def shift_levels(train: CircleConfig, photo_dir: Path | None) -> list[ShiftLevel
 
     levels = [
         *ranged("radius", "radius_range",
-                [(r_lo / 3, r_lo * 2 / 3), (r_lo * 2 / 3, r_lo), (r_lo, r_hi), (r_hi, r_hi * 1.3), (r_hi * 1.3, r_hi * 1.7)],
+                [(r_lo / 3, r_lo * 2 / 3), (r_lo * 2 / 3, r_lo), (r_lo, r_hi), (r_hi, r_hi * 1.3),
+                 (r_hi * 1.3, r_hi * 1.7)],
                 lambda v: f"{v:.0f}px", (r_lo, r_hi)),
         *[ShiftLevel("colour noise", f"{v:g}", v, {} if v == train.colour_noise else {"colour_noise": v})
           for v in sorted({0.0, train.colour_noise, 0.5, 0.75, 1.0})],
