@@ -41,9 +41,9 @@ def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256, t
         for idx in batches(len(images), batch_size):
             x = to_tensor(images[idx])
             if with_embeddings:
-                feats = model.forward_head(model.forward_features(x), pre_logits=True)
-                logits = model.get_classifier()(feats)
-                embs.append(feats.flatten(1).double().numpy())
+                features = model.forward_features(x)
+                logits = model.forward_head(features)
+                embs.append(model.forward_head(features, pre_logits=True).flatten(1).double().numpy())
             else:
                 logits = model(x)
             p = torch.softmax(logits.double(), dim=1)

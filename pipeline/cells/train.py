@@ -16,9 +16,9 @@ import copy
 import hashlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from pipeline.cells.area_head import dense_loss
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, write_json_atomic, write_text_atomic
 
@@ -36,6 +37,7 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 AUGMENTS = ("none", "flip", "dihedral")
 SCHEDULES = ("plateau", "onecycle")
+HEADS = ("linear", "area")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class TrainConfig:
     validation loss has not improved for `lr_patience` epochs; training stops after `patience` epochs
     without improvement (early stopping and LR decay driven by the same signal). "onecycle": the fixed
     one-cycle schedule over `epochs` (early stopping still applies).
+
+    head "linear": timm's own pooled classifier. "area": `AreaCounter` (pipeline/cells/area_head.py), the
+    backbone cut at `head_stage`, deciding by per-location class fractions; when the data come with
+    per-pixel class maps, `dense_weight` weighs their loss against the cross-entropy.
     """
 
     model: str = "test_byobnet"  # 0.2M-param ByobNet: ~10x faster on 2 CPU cores than resnet10t, as accurate here
@@ -67,22 +73,32 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    head: str = "linear"
+    head_stage: int = 2
+    dense_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise PipelineError(f"schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
         if self.augment not in AUGMENTS:
             raise PipelineError(f"augment must be one of {', '.join(AUGMENTS)}, got '{self.augment}'")
+        if self.head not in HEADS:
+            raise PipelineError(f"head must be one of {', '.join(HEADS)}, got '{self.head}'")
         if self.image_size < 8 or self.epochs < 1 or self.batch_size < 1 or self.threads < 1:
             raise PipelineError("image_size >= 8, epochs, batch_size and threads >= 1 are required")
 
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images of one split in memory: uint8 (N, S, S, 3) RGB and int64 class indices."""
+    """Images of one split in memory: uint8 (N, S, S, 3) RGB and int64 class indices.
+
+    `maps`, where exact per-pixel labels exist: uint8 (N, S, S, K+1), the share of each class and of
+    'other' in every pixel, times 255 (targets for the area head's dense loss).
+    """
 
     images: np.ndarray
     labels: np.ndarray
+    maps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -147,6 +163,8 @@ def data_hash(*sets: ImageSet, classes: Sequence[str] = ()) -> str:
     for s in sets:
         h.update(np.ascontiguousarray(s.images).data)
         h.update(s.labels.astype("<i8").tobytes())
+        if s.maps is not None:
+            h.update(np.ascontiguousarray(s.maps).data)
     return h.hexdigest()
 
 
@@ -175,6 +193,17 @@ def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Ten
     return out.contiguous(memory_format=torch.channels_last)
 
 
+def augmented_batch(data: ImageSet, idx: np.ndarray, mode: str, gen: torch.Generator,
+                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A training batch and, when the set has class maps, the same flips applied to its maps (N, K+1, S, S)."""
+    x = to_tensor(data.images[idx], device)
+    if data.maps is None:
+        return augment_batch(x, mode, gen), None
+    maps = torch.from_numpy(data.maps[idx]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    both = augment_batch(torch.cat([x, maps], dim=1), mode, gen)
+    return both[:, :3].contiguous(memory_format=torch.channels_last), both[:, 3:]
+
+
 def batches(n: int, size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
     idx = np.arange(n) if order is None else order
     for i in range(0, n, size):
@@ -188,8 +217,13 @@ def create_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
     import timm
 
     try:
-        model = timm.create_model(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes, in_chans=3,
-                                  **cfg.model_kwargs)
+        if cfg.head == "area":
+            from pipeline.cells.area_head import AreaCounter
+
+            model = AreaCounter(cfg.model, num_classes, stage=cfg.head_stage)
+        else:
+            model = timm.create_model(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes, in_chans=3,
+                                      **cfg.model_kwargs)
     except RuntimeError as err:
         raise PipelineError(f"cannot create timm model '{cfg.model}': {err}") from None
     except Exception as err:  # pretrained weights need the network
@@ -255,6 +289,7 @@ def train_model(train: ImageSet, val: ImageSet, classes: Sequence[str], cfg: Tra
         raise PipelineError("training needs images in both the train and the val split")
     device = pick_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
+    dense = cfg.head == "area" and train.maps is not None and cfg.dense_weight > 0
     with deterministic_torch(cfg.seed, cfg.threads):
         model = create_model(cfg, len(classes)).to(device)
         weights = None
@@ -280,11 +315,17 @@ def train_model(train: ImageSet, val: ImageSet, classes: Sequence[str], cfg: Tra
             bar = tqdm(list(batches(len(train), cfg.batch_size, order)), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        unit="batch", leave=False, disable=not progress)
             for idx in bar:
-                x = augment_batch(to_tensor(train.images[idx], device), cfg.augment, gen)
+                x, maps = augmented_batch(train, idx, cfg.augment, gen, device)
                 y = torch.from_numpy(train.labels[idx]).to(device)
                 with torch.autocast(device.type, enabled=use_amp):
-                    logits = model(x)
+                    if dense:
+                        fractions = model.fraction_maps(model.forward_features(x))
+                        logits = model.logits(fractions)
+                    else:
+                        logits = model(x)
                     loss = F.cross_entropy(logits.float(), y, weight=weights, label_smoothing=cfg.label_smoothing)
+                    if dense:
+                        loss = loss + cfg.dense_weight * dense_loss(fractions, maps, model.reduction)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -369,12 +410,19 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, tup
 
 
 def train_classifier(index: pd.DataFrame, cfg: TrainConfig, out_dir: str | Path,
-                     classes: Sequence[str] | None = None, progress: bool = True) -> TrainResult:
-    """Train on index rows with split 'train', early-stop on 'val'; write the model folder."""
+                     classes: Sequence[str] | None = None, progress: bool = True,
+                     class_maps: Callable[[pd.DataFrame, int], np.ndarray] | None = None) -> TrainResult:
+    """Train on index rows with split 'train', early-stop on 'val'; write the model folder.
+
+    `class_maps(rows, size)`, where a task has exact per-pixel labels, gives the training maps of those
+    rows (see `ImageSet.maps`) for the area head's dense loss.
+    """
     check_index(index)
     classes = tuple(classes) if classes else class_names(index)
     train = image_set(index, "train", classes, cfg.image_size, cfg.threads, progress)
     val = image_set(index, "val", classes, cfg.image_size, cfg.threads, progress)
+    if class_maps is not None and cfg.head == "area":
+        train = replace(train, maps=class_maps(index[index["split"] == "train"], cfg.image_size))
     digest = data_hash(train, val, classes=classes)
     model, history, metrics = train_model(train, val, classes, cfg, progress)
     metrics = {**metrics, "model": cfg.model, "image_size": cfg.image_size, "classes": list(classes),

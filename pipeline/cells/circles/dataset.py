@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -49,11 +50,43 @@ def _row(name: str, rel_path: str, areas: dict[str, int], n_circles: int) -> dic
             "n_circles": n_circles, **{f"area_{c}": a for c, a in areas.items()}}
 
 
-def annotation_areas(ann: FarmerAnnotation, colours: Sequence[str] | None = None) -> dict[str, int]:
-    """Visible pixels per colour of an annotation, labels taken in file order (later ones on top)."""
+def visible_owner(ann: FarmerAnnotation) -> np.ndarray:
+    """(H, W) int32: the index of the label seen at each pixel (later labels on top), -1 where none."""
     top = np.full((ann.height, ann.width), -1, dtype=np.int32)
     for i, m in enumerate(ann.masks()):
         top[m] = i
+    return top
+
+
+def class_share_map(ann: FarmerAnnotation, colours: Sequence[str], size: int) -> np.ndarray:
+    """uint8 (size, size, K+1): the visible share of each colour and of the background per pixel, x255.
+
+    The exact per-pixel labels, area-averaged to the training resolution: the dense target of the area head.
+    A colour outside `colours` counts as background.
+    """
+    lookup = np.array([colours.index(lab.name) if lab.name in colours else len(colours) for lab in ann.labels]
+                      + [len(colours)], dtype=np.int64)
+    owner_class = lookup[visible_owner(ann)]  # index -1 picks the trailing background entry
+    one_hot = np.eye(len(colours) + 1, dtype=np.float32)[owner_class]
+    if one_hot.shape[:2] != (size, size):
+        one_hot = cv2.resize(one_hot, (size, size), interpolation=cv2.INTER_AREA)
+    return np.rint(one_hot.reshape(size, size, -1) * 255.0).astype(np.uint8)
+
+
+def class_share_maps(image_paths: Sequence[str | Path], colours: Sequence[str], size: int,
+                     progress: bool = True) -> np.ndarray:
+    """`class_share_map` of the samples whose images are `image_paths` (annotations beside them)."""
+    out = np.empty((len(image_paths), size, size, len(colours) + 1), dtype=np.uint8)
+    for i, path in enumerate(tqdm(image_paths, desc="reading class maps", unit="img",
+                                  disable=not progress or len(image_paths) < 500)):
+        path = Path(path)
+        out[i] = class_share_map(read_annotation(path.with_name(path.stem + ANNOTATION_SUFFIX)), colours, size)
+    return out
+
+
+def annotation_areas(ann: FarmerAnnotation, colours: Sequence[str] | None = None) -> dict[str, int]:
+    """Visible pixels per colour of an annotation, labels taken in file order (later ones on top)."""
+    top = visible_owner(ann)
     counts = np.bincount(top.ravel() + 1, minlength=len(ann.labels) + 1)[1:]
     areas = dict.fromkeys(colours if colours else ann.data_label_names, 0)
     for lab, n in zip(ann.labels, counts.tolist()):

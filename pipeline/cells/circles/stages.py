@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.cells.circles.dataset import default_workers, generate_folder, read_folder
+from pipeline.cells.circles.dataset import class_share_maps, default_workers, generate_folder, read_folder
 from pipeline.cells.circles.generate import PALETTE, CircleConfig
 from pipeline.cells.circles.shift import (
     circlefarmer_sample_dir,
@@ -184,7 +184,9 @@ def stage1(args: argparse.Namespace) -> None:
 
     def action() -> dict[str, Any]:
         index = load_index()
-        result = train_classifier(index, s.train, model_dir(), classes=s.generator.colours)
+        colours = s.generator.colours
+        result = train_classifier(index, s.train, model_dir(), classes=colours,
+                                  class_maps=lambda rows, size: class_share_maps(list(rows["path"]), colours, size))
         return {k: result.metrics[k] for k in ("best_epoch", "val_acc", "val_loss", "epochs_run", "seconds")}
 
     run_stage(TASK, "stage1", action, inputs=[index_path(), splits_path()], outputs=outputs,

@@ -1,9 +1,17 @@
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cells.circles.dataset import generate_folder, read_folder
+from pipeline.cells.circles.dataset import (
+    class_share_map,
+    class_share_maps,
+    generate_folder,
+    read_folder,
+    visible_owner,
+)
+from pipeline.cells.circles.farmer_format import CircleLabel, FarmerAnnotation
 from pipeline.cells.circles.generate import CircleConfig
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import sha256_tree
@@ -56,3 +64,29 @@ def test_read_real_circlefarmer_folder(farmer_dir: Path) -> None:
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="need n >= 1"):
         generate_folder(tmp_path, 0, 0, CFG, progress=False)
+
+
+def test_class_share_maps_count_the_visible_areas_of_real_samples(farmer_dir: Path) -> None:
+    colours = ("Red", "Green", "Blue")
+    table = read_folder(farmer_dir, colours=colours).head(8)
+    paths = [farmer_dir / p for p in table["path"]]
+    full = class_share_maps(paths, colours, 256, progress=False)
+    assert full.shape == (8, 256, 256, 4) and set(np.unique(full)) <= {0, 255}
+    assert (full.astype(int).sum(-1) == 255).all()  # every pixel belongs to exactly one owner
+    exact = table[[f"area_{c}" for c in colours]].to_numpy()
+    np.testing.assert_array_equal(full[..., :3].sum((1, 2)) // 255, exact)
+    small = class_share_maps(paths, colours, 64, progress=False).astype(float) / 255
+    np.testing.assert_allclose(small[..., :3].sum((1, 2)) * 16, exact, rtol=0.01, atol=8)  # area-averaged
+    assert small[..., :3].sum((1, 2)).argmax(1).tolist() == [colours.index(c) for c in table["label"]]
+
+
+def test_class_share_map_treats_unknown_colours_and_overlap_by_drawing_order() -> None:
+    square = lambda y0, x0: np.array([[y, x0, x0 + 3] for y in range(y0, y0 + 4)])  # noqa: E731
+    ann = FarmerAnnotation("t", 8, 8, (CircleLabel("Red", square(0, 0)), CircleLabel("Blue", square(2, 2)),
+                                       CircleLabel("Cyan", square(4, 4))))
+    owner = visible_owner(ann)
+    assert owner[0, 0] == 0 and owner[3, 3] == 1 and owner[5, 5] == 2 and owner[7, 0] == -1
+    shares = class_share_map(ann, ["Red", "Blue"], 8)
+    assert shares[0, 0].tolist() == [255, 0, 0] and shares[3, 3].tolist() == [0, 255, 0]
+    assert shares[5, 5].tolist() == [0, 0, 255]  # Cyan is not a class: it counts as background
+    assert int(shares[..., 0].sum()) // 255 == 16 - 4  # Blue hides a 2x2 corner of Red
