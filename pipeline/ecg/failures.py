@@ -112,24 +112,39 @@ def failure_table(diagnostics: Mapping[str, Mapping[str, Any]], config: DoubtCon
     return pd.DataFrame(rows, columns=["id", *KINDS, "doubts", "details"])
 
 
-def summary_markdown(table: pd.DataFrame, overlays: Mapping[str, str], title: str = "Failure report") -> str:
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    """A small frame (index included) as Markdown table lines."""
+    head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    lines += ["| " + " | ".join([str(i)] + [str(v) for v in row]) + " |" for i, row in zip(frame.index, frame.to_numpy())]
+    return lines
+
+
+def summary_markdown(table: pd.DataFrame, overlays: Mapping[str, str], title: str = "Failure report",
+                     sections: Mapping[str, pd.DataFrame] | None = None) -> str:
     """One page: how many images each doubt touched, then every image (worst first if the table has
     snr_db) with its doubts and a link to its overlay when one was drawn."""
     lines = [f"# {title}", "", f"{len(table)} images; {int((table['doubts'] > 0).sum())} with at least one doubt.", "",
              "| doubt | images |", "|---|---|"]
     lines += [f"| {k.replace('_', ' ')} | {int(table[k].sum())} |" for k in KINDS]
     lines += ["", "## Images", ""]
-    has_snr = "snr_db" in table.columns
-    header = "| image | " + ("SNR (dB) | " if has_snr else "") + "doubts | overlay |"
-    lines += [header, "|---|" + ("---|" if has_snr else "") + "---|---|"]
-    for row in table.itertuples(index=False):
-        image_id = str(row.id)
+    extra = [(c, name, fmt) for c, name, fmt in (("snr_db", "SNR (dB)", "{:.1f}"), ("qrs_f1", "QRS F1", "{:.2f}"),
+                                                  ("true_class", "rhythm (true)", "{}"),
+                                                  ("recovered_class", "rhythm (recovered)", "{}"))
+             if c in table.columns]
+    lines += ["| image | " + "".join(f"{name} | " for _, name, _ in extra) + "doubts | overlay |",
+              "|---|" + "---|" * len(extra) + "---|---|"]
+    for row in table.to_dict(orient="records"):
+        image_id = str(row["id"])
         link = f"[overlay]({overlays[image_id]})" if image_id in overlays else ""
-        snr = f"{row.snr_db:.1f} | " if has_snr else ""
-        details = (row.details or "none").replace("|", "/")
-        lines.append(f"| {image_id} | {snr}{details} | {link} |")
+        cells = "".join((fmt.format(row[c]) if pd.notna(row[c]) else "") + " | " for c, _, fmt in extra)
+        details = (row["details"] or "none").replace("|", "/")
+        lines.append(f"| {image_id} | {cells}{details} | {link} |")
+    for heading, frame in (sections or {}).items():
+        lines += ["", f"## {heading}", "", *markdown_table(frame)]
     return "\n".join(lines) + "\n"
 
 
-def write_summary(path: Path, table: pd.DataFrame, overlays: Mapping[str, str], title: str = "Failure report") -> None:
-    write_text_atomic(path, summary_markdown(table, overlays, title))
+def write_summary(path: Path, table: pd.DataFrame, overlays: Mapping[str, str], title: str = "Failure report",
+                  sections: Mapping[str, pd.DataFrame] | None = None) -> None:
+    write_text_atomic(path, summary_markdown(table, overlays, title, sections))

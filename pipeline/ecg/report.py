@@ -64,10 +64,18 @@ def write_report(comp: Competition, submission: Path, predictions: Path, out: Pa
 
     diagnostics = {i: load_prediction(predictions / f"{i}.npz")[2] for i in ids}
     failures = failure_table(diagnostics).merge(per_image[["id", "image_type", "snr_db"]], on="id")
+    failures = failures.merge(_per_image_f1([a[0] for a in analysed]), on="id", how="left")
+    failures = failures.merge(rhythm[["id", "true_class", "recovered_class"]], on="id", how="left")
     failures = failures.sort_values(["snr_db", "doubts"], ascending=[True, False])
     overlays = _overlays(comp, predictions, failures, diagnostics, out)
     _write_csv(failures, out / "failures.csv")
-    write_summary(out / "failures.md", failures, overlays, title="ECG failure report (stage3, test split)")
+    sections = {"Rhythm: true lead II (rows) vs recovered lead II (columns)":
+                rhythm_tools.confusion(list(rhythm["true_class"]), list(rhythm["recovered_class"]))}
+    if heldout_metrics:
+        sections["Held-out records: header SNOMED rhythm (rows) vs the record's lead II (columns)"] = \
+            pd.DataFrame(heldout_metrics["confusion"]).T.rename_axis("true")
+    write_summary(out / "failures.md", failures, overlays, title="ECG failure report (stage3, test split)",
+                  sections=sections)
 
     metrics = {
         "snr_db": report.snr_db,
@@ -121,6 +129,11 @@ def _beats_job(job: tuple[str, int, str, str, str]) -> tuple[pd.DataFrame, pd.Da
            "true_irregularity": r_true.irregularity, "recovered_irregularity": r_rec.irregularity,
            "true_beats": r_true.beats, "recovered_beats": r_rec.beats}
     return detection.assign(id=image_id), errors.assign(id=image_id), row
+
+
+def _per_image_f1(detections: list[pd.DataFrame]) -> pd.DataFrame:
+    rows = [(d["id"].iloc[0], beat_tools.detection_summary(d)["qrs_f1"]) for d in detections if not d.empty]
+    return pd.DataFrame(rows, columns=["id", "qrs_f1"])
 
 
 def _beat_tables(detections: list[pd.DataFrame], errors: list[pd.DataFrame], out: Path) -> dict:
