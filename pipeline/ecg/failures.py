@@ -32,7 +32,7 @@ class Doubt:
     """Digitizer step: digitize, grid, layout or trace."""
     kind: str
     """Short name: failed, no_grid, grid_unstable, rotation_large, row_fallback, time_fallback,
-    low_confidence, crossing_guessed, gap_filled."""
+    low_confidence, crossing_guessed, gap_filled, left_row."""
     detail: str
 
     def __str__(self) -> str:
@@ -40,7 +40,7 @@ class Doubt:
 
 
 KINDS = ("failed", "no_grid", "grid_unstable", "rotation_large", "row_fallback", "time_fallback",
-         "low_confidence", "crossing_guessed", "gap_filled")
+         "low_confidence", "crossing_guessed", "gap_filled", "left_row")
 
 
 def _spans(regions: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
@@ -92,13 +92,18 @@ def doubts(diagnostics: Mapping[str, Any], config: DoubtConfig = DoubtConfig()) 
         total = sum(g["t1"] - g["t0"] for g in regions)
         out.append(Doubt("trace", "gap_filled", f"gap filled: row {row}, {len(regions)} gap(s), "
                          f"{1000 * total:.0f} ms in all, at {_spans(regions)}"))
+    excursions = diagnostics.get("excursions", [])
+    for row in sorted({g["rows"][0] for g in excursions}):
+        regions = [g for g in excursions if g["rows"][0] == row]
+        out.append(Doubt("trace", "left_row", f"trace left its row: row {row} at {_spans(regions)}"))
     return out
 
 
 def doubt_regions(diagnostics: Mapping[str, Any]) -> list[tuple[str, list[float]]]:
     """(kind, box in image pixels) of every located doubt, for the overlay."""
     return ([("crossing", list(c["box"])) for c in diagnostics.get("crossings", [])]
-            + [("gap", list(g["box"])) for g in diagnostics.get("gaps", [])])
+            + [("gap", list(g["box"])) for g in diagnostics.get("gaps", [])]
+            + [("left row", list(g["box"])) for g in diagnostics.get("excursions", [])])
 
 
 def failure_table(diagnostics: Mapping[str, Mapping[str, Any]], config: DoubtConfig = DoubtConfig()) -> pd.DataFrame:

@@ -11,8 +11,9 @@ import numpy as np
 from pipeline.core.io import atomic_path
 
 ROW_COLOURS_BGR = ((255, 64, 0), (0, 160, 0), (0, 0, 255), (200, 0, 200))
-REGION_COLOURS_BGR = {"crossing": (255, 0, 255), "gap": (0, 140, 255)}
-"""Boxes around doubtful regions: magenta where rows' traces crossed, orange where a gap was filled."""
+REGION_COLOURS_BGR = {"crossing": (255, 0, 255), "gap": (0, 140, 255), "left row": (0, 0, 200)}
+"""Boxes around doubtful regions: magenta where rows' traces crossed, orange where a gap was filled,
+dark red where a trace left its row."""
 
 
 def draw_paths(image_bgr: np.ndarray, paths: Mapping[str, np.ndarray]) -> np.ndarray:

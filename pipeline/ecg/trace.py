@@ -739,3 +739,10 @@ def gap_runs(trace: RowTrace, min_length: int = 1) -> list[tuple[int, int]]:
         return []
     first, last = int(np.argmax(ok)), len(ok) - 1 - int(np.argmax(ok[::-1]))
     return [(s + first, e + first) for s, e in runs(~ok[first:last + 1], min_length)]
+
+
+def excursion_runs(trace: RowTrace, baseline: float, reach: float, min_length: int = 1) -> list[tuple[int, int]]:
+    """Column ranges (indices from trace.x0) where the path stays farther than `reach` px from its
+    row's baseline (half-way to a neighbouring row): the trace has likely left its own row."""
+    far = np.abs(trace.path.astype(np.float64) - baseline) > reach
+    return runs(far, min_length)
