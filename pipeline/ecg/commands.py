@@ -2,6 +2,8 @@
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
+        [--beats]  also DIR/<stem>.beats.csv (P, QRS, T fiducials per lead) and the rhythm of lead II
+        [--report] also DIR/<stem>.overlay.png and DIR/<stem>.report.md (what looked doubtful)
     python -m pipeline ecg score TRUTH_DIR PRED_DIR                  -> prints the DESIGN 4.2 score
 """
 
@@ -29,11 +31,41 @@ def cmd_digitize(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     for image in args.images:
+        stem = Path(image).stem
         result = digitize_file(Path(image), args.fs)
-        with atomic_path(out / f"{Path(image).stem}.csv") as tmp:
+        with atomic_path(out / f"{stem}.csv") as tmp:
             result.to_record().to_csv(tmp, index=False, float_format="%.5f")
         flags = result.diagnostics.get("flags", [])
-        print(f"{image} -> {out / (Path(image).stem + '.csv')}" + (f"  flags: {', '.join(flags)}" if flags else ""))
+        print(f"{image} -> {out / (stem + '.csv')}" + (f"  flags: {', '.join(flags)}" if flags else ""))
+        if args.beats:
+            _write_beats(result, out / f"{stem}.beats.csv")
+        if args.report:
+            _write_image_report(Path(image), result, out / f"{stem}.overlay.png", out / f"{stem}.report.md")
+
+
+def _write_beats(result, path: Path) -> None:
+    from pipeline.ecg.beats import delineate_leads
+    from pipeline.ecg.rhythm import rhythm_of_beats
+
+    beats = delineate_leads(result.signals, result.fs)
+    with atomic_path(path) as tmp:
+        beats.to_csv(tmp, index=False, float_format="%.4f")
+    r = rhythm_of_beats(beats[beats["lead"] == "II"])
+    print(f"  beats -> {path}; rhythm {r.label}, {r.heart_rate:.0f} bpm, RR irregularity {r.irregularity:.3f}")
+
+
+def _write_image_report(image: Path, result, overlay: Path, report: Path) -> None:
+    from pipeline.core.io import write_text_atomic
+    from pipeline.ecg.failures import doubt_regions, doubts
+    from pipeline.ecg.overlay import write_overlay
+
+    found = doubts(result.diagnostics)
+    write_overlay(image, result.paths, overlay, title=image.name, regions=doubt_regions(result.diagnostics))
+    lines = [f"# {image.name}", "", f"![overlay]({overlay.name})", "", "## Doubts", ""]
+    lines += [f"- {d}" for d in found] or ["- none"]
+    lines += ["", "## Diagnostics", "", "```json", json.dumps(result.diagnostics, indent=1, default=str), "```", ""]
+    write_text_atomic(report, "\n".join(lines))
+    print(f"  report -> {report} ({len(found)} doubt(s)), overlay -> {overlay}")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -73,6 +105,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--fs", type=int, default=500, help="sampling rate of the output CSV (Hz)")
+    p.add_argument("--beats", action="store_true",
+                   help="also write <stem>.beats.csv (P, QRS, T onsets, peaks, offsets) and print the rhythm")
+    p.add_argument("--report", action="store_true",
+                   help="also write <stem>.overlay.png and <stem>.report.md (doubtful steps, diagnostics)")
     p.set_defaults(func=cmd_digitize)
 
     p = commands.add_parser("score", help="DESIGN 4.2 score of PRED_DIR/<stem>.csv against TRUTH_DIR")

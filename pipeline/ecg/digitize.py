@@ -24,9 +24,11 @@ from pipeline.ecg.grid import as_bgr, calibrate, load_image
 from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, lead_window, n_samples
 from pipeline.ecg.probability import ProbabilityConfig, trace_probability
 from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finalize, row_signal)
-from pipeline.ecg.trace import RowTrace, TraceConfig, trace_row
+from pipeline.ecg.trace import RowTrace, TraceConfig, excursion_runs, gap_runs, shared_ink_runs, trace_row
 
 LOW_CONFIDENCE = 0.5
+MAX_REGIONS = 20
+"""Doubtful regions kept per kind (the longest ones) in the diagnostics."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,43 @@ def _path_in_image(trace: RowTrace, to_original, max_gap_px: float = 3.0) -> np.
     return np.insert(xy, breaks, np.nan, axis=0)
 
 
+def _doubt_regions(traces: list[RowTrace], layout, to_original) -> dict[str, list[dict[str, Any]]]:
+    """Where the tracer had to guess: 'crossings' (adjacent rows' paths on the same ink, so which
+    trace is which was decided by the path costs), 'gaps' (no ink for at least 1 mm, the curve
+    interpolated) and 'excursions' (the path more than half a row spacing from its baseline for at
+    least 2 mm: no real wave stays that large that long, so it likely followed other ink). Each
+    region: the rows, its time span within the row (s) and a box in the input image's pixels."""
+    if not traces:
+        return {"crossings": [], "gaps": [], "excursions": []}
+    pen = 2.0 * float(np.median([tr.radius for tr in traces])) + 2.0
+
+    def region(rows: list[int], a: int, b: int) -> dict[str, Any]:
+        x0 = traces[rows[0]].x0
+        xs = np.arange(x0 + a, x0 + b, dtype=np.float64)
+        pts = np.concatenate([np.column_stack([xs, traces[r].path[a:b].astype(np.float64)]) for r in rows])
+        xy = to_original(pts)
+        box = [float(xy[:, 0].min() - pen), float(xy[:, 1].min() - pen),
+               float(xy[:, 0].max() + pen), float(xy[:, 1].max() + pen)]
+        return {"rows": rows, "t0": round((x0 + a - layout.x0) / layout.px_per_s, 3),
+                "t1": round((x0 + b - layout.x0) / layout.px_per_s, 3), "box": [round(v, 1) for v in box]}
+
+    crossings, gaps = [], []
+    for r in range(len(traces) - 1):
+        crossings += [region([r, r + 1], a, b) for a, b in shared_ink_runs(traces[r], traces[r + 1], pen, 2)]
+    for r, tr in enumerate(traces):
+        gaps += [region([r], a, b) for a, b in gap_runs(tr, int(np.ceil(layout.px_per_mm)))]
+    spacing = float(np.median(np.diff(layout.baselines))) if len(layout.baselines) > 1 else 0.0
+    excursions = []
+    if spacing > 0:
+        for r, tr in enumerate(traces):
+            excursions += [region([r], a, b) for a, b in
+                           excursion_runs(tr, layout.baselines[r], 0.5 * spacing, int(np.ceil(2 * layout.px_per_mm)))]
+
+    def longest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda g: g["t0"] - g["t1"])[:MAX_REGIONS]
+    return {"crossings": longest(crossings), "gaps": longest(gaps), "excursions": longest(excursions)}
+
+
 def _end_cap(traces: list[RowTrace], x_end: float) -> float:
     """How far the ink reaches past the last sample: a round pen's cap (radius) when the traces' last
     columns taper, none when they end square (butt caps)."""
@@ -235,6 +274,9 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
         "row_coverage": [round(tr.coverage, 3) for tr in traces],
         "confidence": {k: round(v, 3) for k, v in quality.items()},
         "repairs": notes,
+        "grid_strength": round(cal.grid_strength, 3),
+        "grid_axis_periods": list(cal.grid_axis_periods),
+        **_doubt_regions(traces, layout, grid.to_original),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
     return Digitized(fs=fs, signals=final, diagnostics=diagnostics, paths=paths)

@@ -40,6 +40,10 @@ class Calibration:
     colour: bool
     line_width_px: float = 2.0
     flags: tuple[str, ...] = ()
+    grid_strength: float = 0.0
+    """Contrast of the grid's spectral comb (see GridPeriod.strength)."""
+    grid_axis_periods: tuple[float, ...] = ()
+    """px per mm measured on each axis (columns, rows) before they were combined."""
 
     @property
     def px_per_s(self) -> float:
@@ -243,6 +247,8 @@ class GridPeriod:
     found: bool
     strength: float
     """Spectral peak over the median of its neighbourhood (>= ~8 means a clear grid)."""
+    axis_periods: tuple[float, ...] = ()
+    """The px-per-mm estimate of each axis profile that gave one (columns, rows)."""
 
 
 def _profile_spectrum(profile: np.ndarray, pad: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -350,6 +356,7 @@ def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None)
         estimates.append((period, _comb_contrast(freqs, spec, f0, f_teeth), len(profile)))
     if not estimates:
         return GridPeriod(prior, False, 0.0)
+    axes = tuple(round(float(p), 5) for p, _, _ in estimates)
     best = max(estimates, key=lambda e: e[1])
     good = [(p, n) for p, s, n in estimates if s >= MIN_COMB_CONTRAST and abs(p / best[0] - 1) < 0.01]
     if not good and len(estimates) == 2:
@@ -361,9 +368,9 @@ def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None)
         # A faint comb right where a full page's grid would be (a scanner's scale is within a few %).
         good = [(best[0], best[2])]
     if not good:
-        return GridPeriod(prior, False, best[1])
+        return GridPeriod(prior, False, best[1], axes)
     period = float(np.average([p for p, _ in good], weights=[n for _, n in good]))
-    return GridPeriod(period, True, best[1])
+    return GridPeriod(period, True, best[1], axes)
 
 
 # ------------------------------------------------------------------------------------- grid removal
@@ -566,5 +573,6 @@ def calibrate(image: np.ndarray) -> GridResult:
     ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
     width = estimate_line_width(ink)
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
-                      colour=colour, line_width_px=width, flags=tuple(flags))
+                      colour=colour, line_width_px=width, flags=tuple(flags),
+                      grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
     return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -11,6 +11,9 @@ import numpy as np
 from pipeline.core.io import atomic_path
 
 ROW_COLOURS_BGR = ((255, 64, 0), (0, 160, 0), (0, 0, 255), (200, 0, 200))
+REGION_COLOURS_BGR = {"crossing": (255, 0, 255), "gap": (0, 140, 255), "left row": (0, 0, 200)}
+"""Boxes around doubtful regions: magenta where rows' traces crossed, orange where a gap was filled,
+dark red where a trace left its row."""
 
 
 def draw_paths(image_bgr: np.ndarray, paths: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -31,17 +34,28 @@ def draw_paths(image_bgr: np.ndarray, paths: Mapping[str, np.ndarray]) -> np.nda
     return out
 
 
+def draw_regions(image_bgr: np.ndarray, regions: Sequence[tuple[str, Sequence[float]]]) -> np.ndarray:
+    """A copy of the image with a labelled box (x0, y0, x1, y1 pixels) around each doubtful region."""
+    out = image_bgr.copy()
+    for kind, box in regions:
+        colour = REGION_COLOURS_BGR.get(kind, (0, 0, 0))
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, 2)
+        cv2.putText(out, kind, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return out
+
+
 def _row_of(key: str, fallback: int) -> int:
     tail = key.rsplit("@", 1)[-1]
     return int(tail) if tail.isdigit() else fallback
 
 
 def write_overlay(image_path: Path, paths: Mapping[str, np.ndarray], out: Path, title: str = "",
-                  scale: float = 0.5) -> None:
+                  scale: float = 0.5, regions: Sequence[tuple[str, Sequence[float]]] = ()) -> None:
     image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
     if image is None:
         image = np.full((1700, 2200, 3), 255, np.uint8)
-    drawn = draw_paths(image, paths)
+    drawn = draw_regions(draw_paths(image, paths), regions)
     if title:
         cv2.putText(drawn, title, (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2, cv2.LINE_AA)
     drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -27,6 +27,8 @@ TASK = "ecg"
 VAL_FRACTION = 0.2
 DIGITIZER_SOURCES = ("grid.py", "detect_layout.py", "probability.py", "trace.py", "signals.py", "digitize.py",
                      "layout.py")
+REPORT_SOURCES = [PROJECT_ROOT / "pipeline/ecg" / name for name in
+                  ("report.py", "beats.py", "rhythm.py", "failures.py", "overlay.py", "metric.py")]
 # Listed as files, not the folder, so that __pycache__ does not change the hash.
 RENDER_SOURCES = [PROJECT_ROOT / "pipeline/ecg/render.py", PROJECT_ROOT / "pipeline/ecg/ecg_signals_sim.py",
                   PROJECT_ROOT / "pipeline/ecg/contact_sheet.py",
@@ -200,7 +202,8 @@ def stage2(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- stage3: report
 def stage3(args: argparse.Namespace) -> None:
-    """Score the test split against the hidden solution; per type, per lead; overlays of the worst."""
+    """Score the test split against the hidden solution; per type, per lead; beats (work/ecg/beats/),
+    rhythm and the failure report with overlays of the worst images."""
     from pipeline.ecg.report import write_report
 
     target = submissions_dir() / "ecg.csv"
@@ -210,10 +213,15 @@ def stage3(args: argparse.Namespace) -> None:
     if not comp.has_hidden_solution():
         raise PipelineError("no hidden solution to score against (real Kaggle test data has none; "
                             "score train images with `python -m pipeline ecg score`)", comp.hidden)
-    report_dir = work_dir(TASK) / "report"
-    run_stage(TASK, "stage3", lambda: write_report(comp, target, predictions_dir(), report_dir),
-              inputs=[target, comp.hidden / "solution.csv"], outputs=[report_dir / "metrics.json"],
-              config={"digitizer": digitizer_hash()}, force=args.force)
+    from pipeline.ecg.heldout import HELDOUT_DIR
+
+    report_dir, beats_dir = work_dir(TASK) / "report", work_dir(TASK) / "beats"
+    records = HELDOUT_DIR / "records"
+    run_stage(TASK, "stage3", lambda: write_report(comp, target, predictions_dir(), report_dir, beats_dir,
+                                                   heldout_records=records, workers=args.workers),
+              inputs=[target, comp.hidden / "solution.csv", *REPORT_SOURCES],
+              outputs=[report_dir / "metrics.json", report_dir / "failures.md"],
+              config={"digitizer": digitizer_hash(), "heldout_records": records.is_dir()}, force=args.force)
 
 
 STAGES = {"stage0": stage0, "stage1": stage1, "stage2": stage2, "stage3": stage3}

@@ -710,3 +710,39 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     all_y = np.concatenate([y[keep], fy, ay])
     order = np.argsort(all_x, kind="stable")
     return all_x[order], all_y[order]
+
+
+# ------------------------------------------------------------------------------- doubt measures
+def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of the True runs of a boolean array at least min_length long."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_length]
+
+
+def shared_ink_runs(a: RowTrace, b: RowTrace, min_sep: float, min_length: int = 1) -> list[tuple[int, int]]:
+    """Column ranges (indices from a.x0) where two rows' Viterbi paths come within min_sep px of each
+    other: both rows claim the same ink there, so which trace is which was the tracer's guess."""
+    lo, hi = max(a.x0, b.x0), min(a.x0 + len(a.path), b.x0 + len(b.path))
+    if hi <= lo:
+        return []
+    pa = a.path[lo - a.x0:hi - a.x0].astype(np.float64)
+    pb = b.path[lo - b.x0:hi - b.x0].astype(np.float64)
+    return [(s + lo - a.x0, e + lo - a.x0) for s, e in runs(np.abs(pa - pb) < min_sep, min_length)]
+
+
+def gap_runs(trace: RowTrace, min_length: int = 1) -> list[tuple[int, int]]:
+    """Column ranges (indices from trace.x0) between the first and last ink where no ink was found
+    (the curve was interpolated across them)."""
+    ok = np.isfinite(trace.raw)
+    if not ok.any():
+        return []
+    first, last = int(np.argmax(ok)), len(ok) - 1 - int(np.argmax(ok[::-1]))
+    return [(s + first, e + first) for s, e in runs(~ok[first:last + 1], min_length)]
+
+
+def excursion_runs(trace: RowTrace, baseline: float, reach: float, min_length: int = 1) -> list[tuple[int, int]]:
+    """Column ranges (indices from trace.x0) where the path stays farther than `reach` px from its
+    row's baseline (half-way to a neighbouring row): the trace has likely left its own row."""
+    far = np.abs(trace.path.astype(np.float64) - baseline) > reach
+    return runs(far, min_length)

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitize import Digitized, digitize_file, digitize_image, safe_digitize_file
+from pipeline.ecg.failures import doubts
 from pipeline.ecg.layout import LEADS, lead_window, n_samples
 from pipeline.ecg.metric import image_ratio
 
@@ -52,6 +53,11 @@ def test_result_shapes_and_record(clean_result):
     diag = result.diagnostics
     assert diag["grid_found"] and abs(diag["px_per_mm"] - 200 / 25.4) < 0.02
     assert len(diag["baselines"]) == 4 and "timings_s" in diag
+    # what the failure report reads: both axes' grid periods agree, no step doubted on a clean page
+    assert len(diag["grid_axis_periods"]) == 2 and diag["grid_strength"] > 10
+    assert abs(diag["grid_axis_periods"][0] / diag["grid_axis_periods"][1] - 1) < 0.01
+    assert isinstance(diag["crossings"], list) and isinstance(diag["gaps"], list)
+    assert not {d.kind for d in doubts(diag)} & {"failed", "no_grid", "grid_unstable", "row_fallback"}
 
 
 @pytest.mark.parametrize("image_type,fs,floor", [("0003", 250, 10.0), ("0004", 1000, 8.0)])

@@ -45,7 +45,17 @@ def test_stages_end_to_end_deterministic_and_resumable(roots: Path, capsys) -> N
     metrics = json.loads((roots / "work" / "ecg" / "report" / "metrics.json").read_text())
     assert metrics["images"] == 3 and np.isfinite(metrics["snr_db"])
     assert {row["image_type"] for row in metrics["per_type"]} == {"0001", "0003", "0004"}
-    assert len(list((roots / "work" / "ecg" / "report").glob("worst_*.png"))) == 3
+    report = roots / "work" / "ecg" / "report"
+    assert len(list(report.glob("worst_*.png"))) == 3
+    # DESIGN 4.5: beats per image, rhythm against the true signal, the failure report linking overlays
+    beats = sorted((roots / "work" / "ecg" / "beats").glob("*.csv"))
+    assert len(beats) == 3 and set(pd.read_csv(beats[0])["source"]) == {"true", "recovered"}
+    assert 0.0 <= metrics["beats"]["qrs_f1"] <= 1.0 and metrics["beats"]["tp"] > 0
+    assert sum(sum(row.values()) for row in metrics["rhythm"]["confusion"].values()) == 3
+    assert len(pd.read_csv(report / "rhythm.csv")) == 3 and (report / "rhythm_confusion.csv").exists()
+    summary = (report / "failures.md").read_text()
+    assert all(f"({p.name})" in summary for p in report.glob("worst_*.png"))
+    assert len(pd.read_csv(report / "failures.csv", dtype={"id": str})) == 3
 
     # from clean (data, work, submission removed): byte-identical submission
     for name in ("data", "work", "subs"):

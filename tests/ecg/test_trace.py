@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.ecg.trace import TraceConfig, centreline, fill_gaps, trace_row
+from pipeline.ecg.trace import (TraceConfig, centreline, excursion_runs, fill_gaps, gap_runs, runs, shared_ink_runs,
+                                trace_row)
 
 
 def draw(xs: np.ndarray, ys: np.ndarray, size: tuple[int, int], thickness: int) -> np.ndarray:
@@ -97,3 +98,31 @@ def test_trace_is_fast():
     for _ in range(4):
         trace_row(prob, (0, 300), (10, 1990), 150.0, config=TraceConfig())
     assert (time.perf_counter() - t) / 4 < 0.1
+
+
+def test_runs_gaps_and_shared_ink():
+    assert runs(np.array([0, 1, 1, 0, 1], bool)) == [(1, 3), (4, 5)]
+    assert runs(np.array([0, 1, 1, 0, 1], bool), min_length=2) == [(1, 3)]
+    xs = np.arange(10.0, 290.0, 0.4)
+    prob = draw(xs, np.full_like(xs, 60.0), (200, 300), 1)
+    prob[:, 140:160] = 0.0
+    tr = trace_row(prob, (0, 200), (20, 280), 60.0)
+    assert gap_runs(tr, 5) == [(120, 140)]  # columns 140..159 counted from x0 = 20
+    # Two rows whose lines cross at x = 150: their paths share the ink there.
+    a_y = 50.0 + 0.5 * (xs - 10.0)
+    b_y = 190.0 - 0.5 * (xs - 10.0)
+    both = np.maximum(draw(xs, a_y, (240, 300), 1), draw(xs, b_y, (240, 300), 1))
+    top = trace_row(both, (0, 240), (20, 280), 55.0)
+    bottom = trace_row(both, (0, 240), (20, 280), 185.0)
+    shared = shared_ink_runs(top, bottom, 4.0)
+    assert shared and all(a <= 150 - 20 + 10 and b >= 150 - 20 - 10 for a, b in shared)
+    assert shared_ink_runs(tr, trace_row(prob, (0, 200), (20, 280), 60.0), 4.0)  # same row: all shared
+
+
+def test_excursion_from_the_baseline():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = np.where((xs > 140) & (xs < 180), 160.0, 60.0)  # 40 columns far below its own baseline
+    tr = trace_row(draw(xs, ys, (200, 300), 1), (0, 200), (20, 280), 60.0, config=TraceConfig(prior=0.0))
+    (a, b), = excursion_runs(tr, 60.0, 50.0, 10)  # x 140..180 from x0 = 20, give or take the step's column
+    assert abs(a - 120) <= 1 and abs(b - 160) <= 1
+    assert excursion_runs(tr, 60.0, 50.0, 50) == []
