@@ -14,40 +14,22 @@
 # in /work/shared/circlefarmer (or CIRCLEFARMER_DIR), reads it with the project's reader.
 
 # %%
-import io
 import os
 import sys
 from pathlib import Path
 
-
-def repo_root() -> Path:
-    """PIPELINE_REPO_ROOT, else the first folder at or above the cwd holding pipeline/ and pyproject.toml."""
-    if os.environ.get("PIPELINE_REPO_ROOT"):
-        return Path(os.environ["PIPELINE_REPO_ROOT"]).resolve()
-    for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "pipeline").is_dir() and (folder / "pyproject.toml").is_file():
-            return folder
+# The repo root goes on sys.path before `pipeline` is imported: PIPELINE_REPO_ROOT, else the first folder
+# at or above the working directory that holds the package's notebook helpers.
+ROOT = os.environ.get("PIPELINE_REPO_ROOT") or next(
+    (d for d in (Path.cwd(), *Path.cwd().parents) if (d / "pipeline" / "core" / "notebook.py").is_file()), None)
+if ROOT is None:
     raise RuntimeError("repo root not found: set PIPELINE_REPO_ROOT")
+sys.path.insert(0, str(Path(ROOT).resolve()))
 
-
-ROOT = repo_root()
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from IPython.display import Image, display
+from IPython.display import display
 
-
-def show(fig) -> None:
-    """Display a figure as PNG (the Agg backend has no inline display of its own) and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png"))
-
+from pipeline.core.notebook import show  # also selects the Agg backend
 
 # %%
 import tempfile
