@@ -135,6 +135,14 @@ def download(slug: str, dest: Path) -> Path:
     return dest
 
 
+def download_dataset(slug: str, dest: Path) -> Path:
+    """Download a Kaggle dataset (owner/name) into dest and unzip it there (`kaggle datasets download`)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    run(["datasets", "download", slug, "--path", str(dest), "--unzip"])
+    return dest
+
+
 def submit(file: Path, message: str, slug: str) -> None:
     """Upload a submission file to a competition."""
     require_credentials()
