@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline.cells.common import ensure, jsonable, probability_table, write_csv
 from pipeline.cells.datasets import DatasetSpec, check_found, get_spec, scan
-from pipeline.cells.dedupe import hamming_pairs, hash_files, near_duplicate_groups, phash_hex
+from pipeline.cells.dedupe import hash_files, near_duplicate_groups, parse_views, phash_hex, view_pairs, views_hex
 from pipeline.cells.evaluate import predict
 from pipeline.cells.split import PRIORITY, crossing_groups, grouped_splits, resolve_given_splits
 from pipeline.cells.train import TrainConfig, load_checkpoint, load_images, train_classifier
@@ -158,9 +158,10 @@ def source_matches(table: pd.DataFrame, max_distance: int) -> tuple[list[str], d
     other_index, other_splits = Paths("all").index, Paths("all").splits
     if not (other_index.is_file() and other_splits.is_file()):
         return [""] * len(table), {}
-    other = pd.read_csv(other_index, dtype={"phash": str}).merge(pd.read_csv(other_splits), on="id")
-    pairs = hamming_pairs(np.array([int(h, 16) for h in table["phash"]], dtype=np.uint64), max_distance,
-                          other=np.array([int(h, 16) for h in other["phash"]], dtype=np.uint64))
+    other = pd.read_csv(other_index, dtype=str, keep_default_na=False).merge(pd.read_csv(other_splits), on="id")
+    views = np.array([parse_views(v) for v in table["phash_views"]], dtype=np.uint64)
+    plain = np.array([int(h, 16) for h in other["phash"]], dtype=np.uint64)
+    pairs = view_pairs(plain, views, max_distance)[:, ::-1]  # (leukemia row, all row)
     matched = [""] * len(table)
     forced: dict[str, str] = {}
     for i, j in pairs:
@@ -177,6 +178,7 @@ def build_index(spec: DatasetSpec, s: CellSettings, root: Path, table: pd.DataFr
     """Hash, validate, dedupe and split a scanned tree -> index, splits, duplicates, unreadable tables."""
     hashes = hash_files(list(table["path"]), s.threads)
     table = table.assign(sha256=[h.sha256 for h in hashes], phash=[phash_hex(h.phash) for h in hashes],
+                         phash_views=[views_hex(h.views) for h in hashes],
                          width=[h.width for h in hashes], height=[h.height for h in hashes],
                          error=[h.error for h in hashes])
     bad = table["error"] != ""
@@ -187,7 +189,8 @@ def build_index(spec: DatasetSpec, s: CellSettings, root: Path, table: pd.DataFr
     table, duplicates = drop_exact_duplicates(table)
     if table.empty or table["label"].nunique() < 2:
         raise PipelineError(f"fewer than two classes left after removing {int(bad.sum())} unreadable files", root)
-    table["group"] = near_duplicate_groups(list(table["id"]), [int(h, 16) for h in table["phash"]], s.max_distance)
+    table["group"] = near_duplicate_groups(list(table["id"]), [parse_views(v) for v in table["phash_views"]],
+                                           s.max_distance)
     matched, forced = source_matches(table, s.max_distance) if spec.task == "leukemia" else ([""] * len(table), {})
     table["source_match"] = matched
     given = table["given_split"].astype(str)
@@ -204,7 +207,8 @@ def build_index(spec: DatasetSpec, s: CellSettings, root: Path, table: pd.DataFr
         split = grouped_splits(list(table["label"]), list(table["group"]), s.val_fraction, s.test_fraction,
                                s.seed, forced=forced)
     assert not crossing_groups(list(table["group"]), list(split)), "a near-duplicate group spans two splits"
-    index = table[["id", "path", "label", "group", "given_split", "source_match", "sha256", "phash", "width", "height"]]
+    index = table[["id", "path", "label", "group", "given_split", "source_match", "sha256", "phash", "phash_views", "width",
+                   "height"]]
     return {"index": index, "splits": pd.DataFrame({"id": table["id"], "split": split}),
             "duplicates": duplicates, "unreadable": unreadable}
 
@@ -323,6 +327,9 @@ def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--epochs", type=int, default=None)
         parser.add_argument("--image-size", type=int, default=None)
         parser.add_argument("--model", default=None, help="any timm model name (default test_byobnet)")
+    if stage == "stage3":
+        parser.add_argument("--report-n", type=int, default=None,
+                            help="test images per robustness level and crop analysis (default 200)")
     parser.add_argument("--seed", type=int, default=None)
 
 

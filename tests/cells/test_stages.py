@@ -1,0 +1,147 @@
+"""End to end on tiny trees in each dataset's real layout: `make stage2 TASK=...`, then stage3's report."""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.cells import stages
+from pipeline.cells.datasets import SPECS
+from pipeline.cells.report import REPORT_FILES
+from pipeline.cells.split import crossing_groups
+from pipeline.cli import main
+from pipeline.core.paths import PROJECT_ROOT
+from tests.cells import fixtures
+
+TINY = ["--epochs", "2", "--image-size", "32", "--model", "test_resnet"]
+BUILD = {"breast": fixtures.breast_tree, "blood": fixtures.blood_tree, "marrow": fixtures.marrow_tree,
+         "all": fixtures.all_tree}
+
+
+@pytest.fixture
+def roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("DATA", "WORK", "SUBMISSIONS"):
+        monkeypatch.setenv(f"PIPELINE_{name}", str(tmp_path / name.lower()))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))  # never pick up real credentials
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def _ns(task: str, **kw: object) -> argparse.Namespace:
+    return argparse.Namespace(task_name=task, force=False, epochs=2, image_size=32, model="test_resnet",
+                              report_n=12, **kw)
+
+
+def _make_stage2(task: str) -> subprocess.CompletedProcess:
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed")
+    cmd = ["make", "-s", "-C", str(PROJECT_ROOT), "stage2", f"TASK={task}", f"PY={sys.executable}", "STAMP=",
+           f"ARGS={' '.join(TINY)}"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+
+
+def _tables(work: Path) -> dict[str, pd.DataFrame]:
+    return {n: pd.read_csv(work / f"{n}.csv", dtype=str, keep_default_na=False)
+            for n in ("index", "splits", "duplicates", "unreadable")}
+
+
+def _check_report(task: str, report: Path) -> dict:
+    for name in REPORT_FILES["common"] + REPORT_FILES.get(task, ()):
+        assert (report / name).is_file(), name
+        if name.endswith(".png"):
+            assert (report / name).read_bytes()[:4] == b"\x89PNG"
+    m = json.loads((report / "metrics.json").read_text())
+    classes = list(SPECS[task].classes)
+    assert list(m["test"]["per_class"]) == classes and len(m["test"]["confusion"]) == len(classes)
+    assert 0 <= m["test"]["balanced_accuracy"] <= 1 and m["calibration"]["temperature"] > 0
+    assert m["calibration"]["accuracy_unchanged"]
+    rob = pd.read_csv(report / "robustness.csv")
+    assert set(rob["corruption"]) == {"blur", "jpeg", "noise"} and rob["n"].gt(0).all()
+    return m
+
+
+@pytest.mark.parametrize("task", ["breast", "blood", "all", "marrow"])
+def test_make_stage2_then_report(task: str, roots: Path) -> None:
+    BUILD[task](roots / "data" / task)
+    done = _make_stage2(task)
+    assert done.returncode == 0, done.stderr[-2000:]
+    work = roots / "work" / task
+    t = _tables(work)
+    merged = t["index"].merge(t["splits"], on="id")
+    assert crossing_groups(merged["group"], merged["split"]) == []
+    assert t["unreadable"]["id"].str.contains("broken|99998").any()
+    assert not merged["id"].str.contains("broken|99998").any()
+    sub = pd.read_csv(roots / "submissions" / f"{task}.csv")
+    classes = list(SPECS[task].classes)
+    assert list(sub.columns) == ["id", "predicted"] + [f"prob_{c}" for c in classes]
+    assert sorted(sub["id"]) == sorted(merged.loc[merged["split"] == "test", "id"])
+    assert (sub[[f"prob_{c}" for c in classes]].sum(1) - 1).abs().max() < 1e-5
+    if task == "marrow":  # the given splits are kept; the train copy of a test image is dropped
+        assert (merged["split"] == merged["given_split"]).all()
+        assert t["duplicates"].loc[t["duplicates"]["id"] == "train/BLA/BLA_99999.jpg", "reason"].str.contains(
+            "given test split").all() and "train/BLA/BLA_99999.jpg" not in set(merged["id"])
+    else:
+        reasons = dict(zip(t["duplicates"]["id"].str.rsplit("/", n=1).str[-1] + t["duplicates"]["label"],
+                           t["duplicates"]["reason"]))
+        assert reasons[f"copy_of_first.{'png' if task == 'blood' else 'jpg'}{classes[0]}"] == "exact duplicate"
+        assert sum("different labels" in r for r in t["duplicates"]["reason"]) == 3
+        near = merged[merged["id"].str.contains("near_flip_of_first")].iloc[0]
+        first = merged[merged["id"] == near["group"]].iloc[0]
+        assert near["group"] != near["id"] and near["split"] == first["split"]
+    stages.STAGES["stage3"](_ns(task))
+    m = _check_report(task, roots / "work" / task / "report")
+    if task == "all":
+        assert m["ordinal"]["stage_order"] == ["benign", "early", "pre", "pro"]
+        assert -1 <= m["ordinal"]["quadratic_weighted_kappa"] <= 1
+    if task == "blood":
+        ind = pd.read_csv(roots / "work" / task / "report" / "in_distribution.csv")
+        assert set(ind["crop"]) == {"off-centre", "multi-cell"} and ind["auroc"].between(0, 1).all()
+        assert 0 <= m["test"]["knn_accuracy"] <= 1
+    if task == "marrow":
+        assert m["lineage"]["groups"] == ["immature", "mature", "not identifiable"]
+        cmp = pd.read_csv(roots / "work" / task / "report" / "matek_comparison.csv")
+        assert cmp.loc[cmp["class"] == "NIF", "source_name"].item() == "not identifiable"
+        assert cmp.loc[cmp["class"] == "PMO", "users_notes_name"].item() == "promonocytes"
+        assert 0 < m["selective"]["aurc_max_prob"] < 1
+
+
+def test_leukemia_follows_the_splits_of_its_source_set(roots: Path) -> None:
+    all_root = fixtures.all_tree(roots / "data" / "all")
+    fixtures.leukemia_tree(roots / "data" / "leukemia", all_root)
+    stages.STAGES["stage0"](_ns("all"))
+    done = _make_stage2("leukemia")
+    assert done.returncode == 0, done.stderr[-2000:]
+    leuk = _tables(roots / "work" / "leukemia")
+    src = _tables(roots / "work" / "all")
+    leuk_split = leuk["index"].merge(leuk["splits"], on="id")
+    src_split = dict(zip(src["splits"]["id"], src["splits"]["split"]))
+    matched = leuk_split[leuk_split["source_match"] != ""]
+    assert len(matched) == 32  # every flipped/turned/upscaled copy found its original
+    assert (matched["split"] == matched["source_match"].map(src_split)).all()
+    assert set(matched["source_match"].str.split("/").str[1]) == {"Benign", "Early", "Pre", "Pro"}
+    stages.STAGES["stage3"](_ns("leukemia"))
+    m = _check_report("leukemia", roots / "work" / "leukemia" / "report")
+    assert set(m["ordinal"]["adjacent_confusion"]) == {"0-1", "1-2", "2-3"}
+
+
+def test_stage0_without_data_or_credentials_says_how(roots: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["breast", "stage0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Kaggle credentials not found" in err[0] and "obulisainaren/multi-cancer" in err[0]
+
+
+def test_source_option_reruns_nothing_when_unchanged(roots: Path, capsys: pytest.CaptureFixture) -> None:
+    tree = fixtures.blood_tree(roots / "elsewhere")
+    assert main(["blood", "stage0", "--source", str(tree)]) == 0
+    index = pd.read_csv(roots / "work" / "blood" / "index.csv")
+    assert index["path"].str.startswith(str(tree.resolve())).all()
+    capsys.readouterr()
+    assert main(["blood", "stage0", "--source", str(tree)]) == 0
+    assert "skipped" in capsys.readouterr().out
