@@ -15,6 +15,7 @@ from pipeline.cells.dedupe import (
     view_distance,
     view_pairs,
 )
+from pipeline.cells.stages import CellSettings
 from tests.cells.fixtures import MARROW_SAMPLES, cell, truncated, write_image
 
 
@@ -33,12 +34,16 @@ def test_phash_ignores_flips_turns_rescaling_and_jpeg(tmp_path: Path) -> None:
 
 
 def test_real_distinct_cells_are_not_near_duplicates() -> None:
+    """The default threshold (4 bits) against real cells: augmented copies sit at 0-2 bits (test above),
+    distinct cells of the shared marrow sample almost never come that close."""
     if not MARROW_SAMPLES.is_dir():
         pytest.skip("shared marrow samples not present")
-    paths = sorted(MARROW_SAMPLES.glob("*/*.jpg"))[::4]
+    paths = sorted(MARROW_SAMPLES.glob("*/*.jpg"))[::2]
     views = np.array([h.views for h in hash_files(paths, progress=False)], dtype=np.uint64)
-    pairs = view_pairs(views[:, 0], views, 6)
-    assert (pairs[:, 0] == pairs[:, 1]).all()  # each image matches only itself
+    assert CellSettings().max_distance == 4
+    for bits, most in ((2, 0), (4, 1)):
+        pairs = view_pairs(views[:, 0], views, bits)
+        assert (pairs[:, 0] != pairs[:, 1]).sum() <= 2 * most  # (i, j) and (j, i)
 
 
 def test_unreadable_files_report_an_error(tmp_path: Path) -> None:

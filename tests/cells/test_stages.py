@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.cells import stages
 from pipeline.cells.datasets import SPECS
+from pipeline.cells.dedupe import parse_views, view_pairs
 from pipeline.cells.report import REPORT_FILES
 from pipeline.cells.split import crossing_groups
 from pipeline.cli import main
@@ -52,6 +54,15 @@ def _tables(work: Path) -> dict[str, pd.DataFrame]:
             for n in ("index", "splits", "duplicates", "unreadable")}
 
 
+def _assert_no_near_duplicate_crosses(merged: pd.DataFrame, max_distance: int = 4) -> None:
+    """Recompute every near-duplicate pair from the hashes in index.csv, independent of its group column."""
+    views = np.array([parse_views(v) for v in merged["phash_views"]], dtype=np.uint64)
+    pairs = view_pairs(views[:, 0], views, max_distance)
+    split = merged["split"].to_numpy()
+    assert (split[pairs[:, 0]] == split[pairs[:, 1]]).all()
+    assert crossing_groups(merged["group"], merged["split"]) == []
+
+
 def _check_report(task: str, report: Path) -> dict:
     for name in REPORT_FILES["common"] + REPORT_FILES.get(task, ()):
         assert (report / name).is_file(), name
@@ -75,7 +86,7 @@ def test_make_stage2_then_report(task: str, roots: Path) -> None:
     work = roots / "work" / task
     t = _tables(work)
     merged = t["index"].merge(t["splits"], on="id")
-    assert crossing_groups(merged["group"], merged["split"]) == []
+    _assert_no_near_duplicate_crosses(merged)
     assert t["unreadable"]["id"].str.contains("broken|99998").any()
     assert not merged["id"].str.contains("broken|99998").any()
     sub = pd.read_csv(roots / "submissions" / f"{task}.csv")
@@ -95,6 +106,10 @@ def test_make_stage2_then_report(task: str, roots: Path) -> None:
         near = merged[merged["id"].str.contains("near_flip_of_first")].iloc[0]
         first = merged[merged["id"] == near["group"]].iloc[0]
         assert near["group"] != near["id"] and near["split"] == first["split"]
+    if task == "breast":  # same model, same bytes
+        first = (roots / "submissions" / "breast.csv").read_bytes()
+        stages.STAGES["stage2"](argparse.Namespace(**{**vars(_ns(task)), "force": True}))
+        assert (roots / "submissions" / "breast.csv").read_bytes() == first
     stages.STAGES["stage3"](_ns(task))
     m = _check_report(task, roots / "work" / task / "report")
     if task == "all":
@@ -115,12 +130,15 @@ def test_make_stage2_then_report(task: str, roots: Path) -> None:
 def test_leukemia_follows_the_splits_of_its_source_set(roots: Path) -> None:
     all_root = fixtures.all_tree(roots / "data" / "all")
     fixtures.leukemia_tree(roots / "data" / "leukemia", all_root)
-    stages.STAGES["stage0"](_ns("all"))
+    # synthetic cells hash less stably than real ones (flat, weak low frequencies): 6 bits for this tree
+    stages.STAGES["stage0"](_ns("all", max_distance=6))
+    stages.STAGES["stage0"](_ns("leukemia", max_distance=6))
     done = _make_stage2("leukemia")
     assert done.returncode == 0, done.stderr[-2000:]
     leuk = _tables(roots / "work" / "leukemia")
     src = _tables(roots / "work" / "all")
     leuk_split = leuk["index"].merge(leuk["splits"], on="id")
+    _assert_no_near_duplicate_crosses(leuk_split, 6)
     src_split = dict(zip(src["splits"]["id"], src["splits"]["split"]))
     matched = leuk_split[leuk_split["source_match"] != ""]
     assert len(matched) == 32  # every flipped/turned/upscaled copy found its original
@@ -129,6 +147,21 @@ def test_leukemia_follows_the_splits_of_its_source_set(roots: Path) -> None:
     stages.STAGES["stage3"](_ns("leukemia"))
     m = _check_report("leukemia", roots / "work" / "leukemia" / "report")
     assert set(m["ordinal"]["adjacent_confusion"]) == {"0-1", "1-2", "2-3"}
+
+
+def test_stage2_survives_a_test_image_that_vanished(roots: Path) -> None:
+    fixtures.blood_tree(roots / "data" / "blood")
+    stages.STAGES["stage1"](_ns("blood"))
+    splits = pd.read_csv(roots / "work" / "blood" / "splits.csv")
+    victim = sorted(splits.loc[splits["split"] == "test", "id"])[0]
+    (roots / "data" / "blood" / victim).write_bytes(b"gone")
+    stages.STAGES["stage2"](_ns("blood"))
+    sub = pd.read_csv(roots / "submissions" / "blood.csv")
+    assert len(sub) == (splits["split"] == "test").sum()
+    row = sub[sub["id"] == victim].iloc[0]
+    assert np.allclose(row[[c for c in sub.columns if c.startswith("prob_")]].astype(float), 1 / 3)
+    failures = pd.read_csv(roots / "work" / "blood" / "stage2_failures.csv")
+    assert failures["id"].tolist() == [victim]
 
 
 def test_stage0_without_data_or_credentials_says_how(roots: Path, capsys: pytest.CaptureFixture) -> None:
