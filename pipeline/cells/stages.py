@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.cells.common import ensure, jsonable, probability_table, write_csv
-from pipeline.cells.datasets import DatasetSpec, check_found, get_spec, scan
+from pipeline.cells.datasets import SPECS, DatasetSpec, check_found, get_spec, scan
 from pipeline.cells.dedupe import hash_files, near_duplicate_groups, parse_views, phash_hex, view_pairs, views_hex
 from pipeline.cells.evaluate import predict
 from pipeline.cells.split import PRIORITY, crossing_groups, grouped_splits, resolve_given_splits
@@ -124,6 +124,12 @@ def locate_data(spec: DatasetSpec, s: CellSettings) -> tuple[Path, pd.DataFrame]
         return root, table
     root = data_dir(spec.task)
     table = scan(spec, root) if root.is_dir() else pd.DataFrame(columns=["id"])
+    for other in (t for t, sp in SPECS.items() if sp.slug == spec.slug and t != spec.task):
+        if table.empty and data_dir(other).is_dir():  # breast and leukemia share one Kaggle download
+            found = scan(spec, data_dir(other))
+            if not found.empty:
+                print(f"using the {spec.slug} copy already downloaded for {other}: {data_dir(other)}")
+                return data_dir(other), found
     if table.empty:
         if not kaggle.has_credentials():
             raise PipelineError(f"no {spec.task} data in {root} and {kaggle.NO_CREDENTIALS}; then rerun "
@@ -133,6 +139,18 @@ def locate_data(spec: DatasetSpec, s: CellSettings) -> tuple[Path, pd.DataFrame]
         table = scan(spec, root)
     check_found(spec, table, root)
     return root, table
+
+
+def input_folders(spec: DatasetSpec, s: CellSettings) -> list[Path]:
+    """The class folders stage0 would read (hashed for its manifest), not the whole download: the
+    Multi-Cancer archive holds eight cancers, of which a task reads one."""
+    shared = [data_dir(t) for t, sp in SPECS.items() if t != spec.task and sp.slug == spec.slug]
+    roots = [Path(s.source)] if s.source else [data_dir(spec.task), *shared]
+    for root in roots:
+        table = scan(spec, root) if root.is_dir() else pd.DataFrame(columns=["path"])
+        if not table.empty:
+            return sorted({Path(p).parent for p in table["path"]})
+    return roots[:1]
 
 
 def drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -240,8 +258,7 @@ def stage0(args: argparse.Namespace) -> None:
               f"{index['group'].nunique()} groups; splits {splits['split'].value_counts().to_dict()}")
         return results
 
-    root = Path(s.source) if s.source else data_dir(spec.task)
-    inputs = [root] + ([Paths("all").index, Paths("all").splits] if spec.task == "leukemia" else [])
+    inputs = input_folders(spec, s) + ([Paths("all").index, Paths("all").splits] if spec.task == "leukemia" else [])
     config = {"seed": s.seed, "val_fraction": s.val_fraction, "test_fraction": s.test_fraction,
               "max_distance": s.max_distance, "source": s.source, "spec": asdict(spec)}
     run_stage(spec.task, "stage0", action, inputs=inputs, outputs=outputs, config=jsonable(config), force=args.force)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from pipeline.cells.split import crossing_groups
 from pipeline.cli import main
 from pipeline.core.paths import PROJECT_ROOT
 from tests.cells import fixtures
+from tests.core.test_kaggle import calls, fake_cli, login, no_credentials  # noqa: F401 (fixtures)
 
 TINY = ["--epochs", "2", "--image-size", "32", "--model", "test_resnet"]
 BUILD = {"breast": fixtures.breast_tree, "blood": fixtures.blood_tree, "marrow": fixtures.marrow_tree,
@@ -162,6 +164,23 @@ def test_stage2_survives_a_test_image_that_vanished(roots: Path) -> None:
     assert np.allclose(row[[c for c in sub.columns if c.startswith("prob_")]].astype(float), 1 / 3)
     failures = pd.read_csv(roots / "work" / "blood" / "stage2_failures.csv")
     assert failures["id"].tolist() == [victim]
+
+
+def test_stage0_downloads_with_the_kaggle_cli(fake_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATA", "WORK", "SUBMISSIONS"):
+        monkeypatch.setenv(f"PIPELINE_{name}", str(tmp_path / name.lower()))
+    login(monkeypatch)
+    tree = fixtures.blood_tree(tmp_path / "tree")
+    archive = tmp_path / "blood.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(tree.rglob("*.png")):
+            z.write(f, f.relative_to(tree).as_posix())
+    monkeypatch.setenv("FAKE_ZIP", str(archive))
+    assert main(["blood", "stage0"]) == 0
+    dest = tmp_path / "data" / "blood"
+    assert calls(fake_cli) == [["datasets", "download", SPECS["blood"].slug, "--path", str(dest), "--unzip"]]
+    index = pd.read_csv(tmp_path / "work" / "blood" / "index.csv")
+    assert set(index["label"]) == set(SPECS["blood"].classes) and not list(dest.glob("*.zip"))
 
 
 def test_stage0_without_data_or_credentials_says_how(roots: Path, capsys: pytest.CaptureFixture) -> None:
