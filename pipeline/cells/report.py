@@ -42,6 +42,9 @@ REPORT_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
+AXIS_NAMES = {"blur": "Gaussian sigma (% of the side)", "jpeg": "JPEG quality", "noise": "noise sigma (grey levels)"}
+
+
 def _plt():
     import matplotlib
 
@@ -108,7 +111,7 @@ def plot_lines(table: pd.DataFrame, x: str, y: str, by: str, path: Path, title: 
         sub = table[table[by] == kind]
         ax.plot(range(len(sub)), sub[y], "o-")
         ax.set_xticks(range(len(sub)), [f"{v:g}" for v in sub[x]])
-        ax.set(title=str(kind), xlabel=xlabel if kind != "jpeg" else "JPEG quality", ylabel=y, ylim=(0, 1.02))
+        ax.set(title=str(kind), xlabel=AXIS_NAMES.get(kind, xlabel), ylabel=y.replace("_", " "), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)

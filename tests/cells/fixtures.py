@@ -83,7 +83,7 @@ def multi_cancer(root: Path, organ: str, folders: list[str], n: int = 14, size: 
         for i in range(n):
             write_image(d / f"{folder}_{i + 1:04d}.jpg", cell(c, 1000 * c + i, size))
         dirs.append(d)
-    (root / "Multi Cancer" / "Multi Cancer" / "Brain Cancer" / "brain_glioma").mkdir(parents=True)
+    (root / "Multi Cancer" / "Multi Cancer" / "Brain Cancer" / "brain_glioma").mkdir(parents=True, exist_ok=True)
     write_image(root / "Multi Cancer" / "Multi Cancer" / "Brain Cancer" / "brain_glioma" / "brain_glioma_0001.jpg",
                 cell(5, 5))
     return dirs

@@ -183,6 +183,16 @@ def test_stage0_downloads_with_the_kaggle_cli(fake_cli: Path, tmp_path: Path, mo
     assert set(index["label"]) == set(SPECS["blood"].classes) and not list(dest.glob("*.zip"))
 
 
+def test_breast_and_leukemia_share_one_multi_cancer_download(roots: Path) -> None:
+    multi = roots / "data" / "breast"
+    fixtures.breast_tree(multi)
+    fixtures.multi_cancer(multi, "ALL", ["all_benign", "all_early", "all_pre", "all_pro"], n=5)
+    stages.STAGES["stage0"](_ns("leukemia"))
+    index = pd.read_csv(roots / "work" / "leukemia" / "index.csv")
+    assert len(index) == 20 and index["path"].str.startswith(str(multi)).all()
+    assert not (roots / "data" / "leukemia").exists()
+
+
 def test_stage0_without_data_or_credentials_says_how(roots: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["breast", "stage0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
