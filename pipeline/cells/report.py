@@ -149,9 +149,9 @@ def robustness(model: torch.nn.Module, cfg: TrainConfig, rows: pd.DataFrame, cla
 def in_distribution(model: torch.nn.Module, images: np.ndarray, threads: int, seed: int) -> tuple[pd.DataFrame, dict]:
     """Max softmax probability as the in-distribution score; AUROC of centred single cells vs each crop kind."""
     rng = np.random.default_rng(seed)
+    picks = [rng.choice(len(images), 4, replace=len(images) < 4) for _ in range(len(images))]
     crops = {"off-centre": np.stack([off_centre(im, 0.4, i) for i, im in enumerate(images)]),
-             "multi-cell": np.stack([multi_cell([images[j] for j in rng.choice(len(images), 4, replace=len(images) < 4)])
-                                     for _ in range(len(images))])}
+             "multi-cell": np.stack([multi_cell([images[j] for j in pick]) for pick in picks])}
     scores = {"centred": predict(model, images, threads=threads)[0].max(1)}
     rows = []
     for name, batch in crops.items():
@@ -275,7 +275,8 @@ def build_report(spec: DatasetSpec, model: torch.nn.Module, cfg: TrainConfig, cl
     write_json_atomic(out / "metrics.json", metrics)
     print(f"{spec.task}: test accuracy {metrics['test']['accuracy']:.4f}, balanced accuracy "
           f"{metrics['test']['balanced_accuracy']:.4f}, ECE {ece[0]:.3f} -> {ece[1]:.3f} (T={t:.2f}); report in {out}")
-    return {"test_accuracy": metrics["test"]["accuracy"], "test_balanced_accuracy": metrics["test"]["balanced_accuracy"],
+    return {"test_accuracy": metrics["test"]["accuracy"],
+            "test_balanced_accuracy": metrics["test"]["balanced_accuracy"],
             "val_balanced_accuracy": metrics["val"]["balanced_accuracy"], "ece_test_raw": ece[0]}
 
 

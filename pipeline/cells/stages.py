@@ -218,8 +218,10 @@ def build_index(spec: DatasetSpec, s: CellSettings, root: Path, table: pd.DataFr
     if spec.given_splits and (given != "").all():
         split, keep = resolve_given_splits(list(given), list(table["group"]))
         home = dict(zip(table.loc[keep, "group"], split[keep]))
-        dropped = [{"id": i, "label": lab, "kept": g, "reason": f"near duplicate of an image in the given {home[g]} split"}
-                   for i, lab, g in zip(table.loc[~keep, "id"], table.loc[~keep, "label"], table.loc[~keep, "group"])]
+        gone = table.loc[~keep]
+        dropped = [{"id": i, "label": lab, "kept": g,
+                    "reason": f"near duplicate of an image in the given {home[g]} split"}
+                   for i, lab, g in zip(gone["id"], gone["label"], gone["group"])]
         duplicates = pd.concat([duplicates, pd.DataFrame(dropped, columns=duplicates.columns)], ignore_index=True)
         table, split = table[keep].reset_index(drop=True), split[keep]
     else:
@@ -228,8 +230,8 @@ def build_index(spec: DatasetSpec, s: CellSettings, root: Path, table: pd.DataFr
         split = grouped_splits(list(table["label"]), list(table["group"]), s.val_fraction, s.test_fraction,
                                s.seed, forced=forced)
     assert not crossing_groups(list(table["group"]), list(split)), "a near-duplicate group spans two splits"
-    index = table[["id", "path", "label", "group", "given_split", "source_match", "sha256", "phash", "phash_views", "width",
-                   "height"]]
+    index = table[["id", "path", "label", "group", "given_split", "source_match", "sha256", "phash", "phash_views",
+                   "width", "height"]]
     return {"index": index, "splits": pd.DataFrame({"id": table["id"], "split": split}),
             "duplicates": duplicates, "unreadable": unreadable}
 
