@@ -171,8 +171,8 @@ def plot_scores(scores: dict[str, np.ndarray], table: pd.DataFrame, path: Path) 
         auc = table.loc[table["crop"] == name, "auroc"]
         label = name if auc.empty else f"{name} (AUROC {auc.iloc[0]:.3f})"
         ax.hist(s, bins=bins, alpha=0.5, label=label)
-    ax.set(xlabel="in-distribution score (max softmax probability)", ylabel="images",
-           title="centred single cells vs crops the model never saw")
+    ax.set(xlabel="in-distribution score (max softmax probability)", ylabel="images")
+    ax.set_title("centred single cells vs crops the model never saw", fontsize=9)
     ax.legend(fontsize=8)
     _save(fig, path)
 
@@ -188,7 +188,8 @@ def plot_embedding(train_emb: np.ndarray, emb: np.ndarray, labels: np.ndarray, c
     for j, c in enumerate(classes):
         sel = labels == j
         ax.scatter(xy[sel, 0], xy[sel, 1], s=8, alpha=0.7, label=c)
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"embedding (PCA fitted on train), test split; kNN acc {knn:.3f}")
+    ax.set(xlabel="PC 1", ylabel="PC 2")
+    ax.set_title(f"test-split embeddings, PCA fitted on train\n{len(emb)} images; kNN accuracy {knn:.3f}", fontsize=9)
     ax.legend(fontsize=8)
     _save(fig, path)
 
