@@ -6,7 +6,7 @@ dataset's own split where it has one); it trusts folder names, never the dataset
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,10 +33,15 @@ class DatasetSpec:
     ordinal: bool = False
     given_splits: bool = False
     layout: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    prefix_match: bool = False  # also accept folders that start with a class name ("Myeloblasts", "lymphocyte_256")
 
     def folder_class(self, name: str) -> str | None:
-        return {k.lower(): v for k, v in self.folders.items()}.get(name.lower())
+        folders = {k.lower(): v for k, v in self.folders.items()}
+        name = name.lower()
+        if name in folders or not self.prefix_match:
+            return folders.get(name)
+        hits = {v for k, v in folders.items() if name.startswith(k)}
+        return hits.pop() if len(hits) == 1 else None
 
 
 MARROW_CODES = {  # Matek et al. 2021 (the source's key), and the user's notes where they differ
@@ -75,7 +80,7 @@ SPECS: dict[str, DatasetSpec] = {
         "blood", "rashasalim/blood-smear-images-for-aml-diagnosis", "Blood smear cells for AML diagnosis",
         ("lymphoblast", "lymphocyte", "myeloblast"),
         {"Lymphoblast": "lymphoblast", "Lymphocyte": "lymphocyte", "Myeloblast": "myeloblast"},
-        extensions=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
+        extensions=(".png", ".jpg", ".jpeg", ".tif", ".tiff"), prefix_match=True,
         layout="{Lymphoblast,Lymphocyte,Myeloblast}/*.png (256x256 png)"),
     "marrow": DatasetSpec(
         "marrow", "shuvokumarbasakbd/bone-marrow-cell-colorized-classification",

@@ -36,3 +36,10 @@ def test_missing_or_wrong_layout_fails_with_one_line(tmp_path: Path) -> None:
         check_found(SPECS["breast"], scan(SPECS["breast"], tmp_path / "x"), tmp_path / "x")
     with pytest.raises(PipelineError, match="no cell dataset"):
         get_spec("lung")
+
+
+def test_blood_accepts_folder_name_variants_and_nothing_else() -> None:
+    spec = SPECS["blood"]
+    assert spec.folder_class("Myeloblasts") == "myeloblast" and spec.folder_class("lymphocyte_256") == "lymphocyte"
+    assert spec.folder_class("LYMPHOBLAST") == "lymphoblast" and spec.folder_class("Monocyte") is None
+    assert SPECS["marrow"].folder_class("BLAST") is None  # exact names elsewhere
