@@ -1,5 +1,5 @@
 # Every target only calls the CLI (`python -m pipeline`); the logic lives in the package.
-# TASK is one of: ecg (default), circles (more come with the cell datasets).
+# TASK is one of: ecg (default), circles, breast, leukemia, all, blood, marrow (DESIGN 3 and 5).
 TASK ?= ecg
 ARGS ?=
 VENV := .venv

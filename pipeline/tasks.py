@@ -16,6 +16,11 @@ from pipeline.core.errors import PipelineError
 TASK_MODULES: dict[str, str] = {
     "ecg": "pipeline.ecg.stages",
     "circles": "pipeline.cells.circles.stages",
+    "breast": "pipeline.cells.tasks.breast",
+    "leukemia": "pipeline.cells.tasks.leukemia",
+    "all": "pipeline.cells.tasks.all",
+    "blood": "pipeline.cells.tasks.blood",
+    "marrow": "pipeline.cells.tasks.marrow",
 }
 STAGE_NAMES = ("stage0", "stage1", "stage2", "stage3")
 

@@ -135,6 +135,20 @@ def download(slug: str, dest: Path) -> Path:
     return dest
 
 
+def download_dataset(slug: str, dest: Path) -> Path:
+    """Download a Kaggle dataset (owner/name) into dest and unzip it there (`kaggle datasets download`).
+
+    The CLI unzips with --unzip; any archive it leaves (older CLIs) is extracted and removed here."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    run(["datasets", "download", slug, "--path", str(dest), "--unzip"])
+    for archive in sorted(dest.glob("*.zip")):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(dest)
+        archive.unlink()
+    return dest
+
+
 def submit(file: Path, message: str, slug: str) -> None:
     """Upload a submission file to a competition."""
     require_credentials()

@@ -20,7 +20,7 @@ from pipeline.core.paths import PROJECT_ROOT, work_dir
 
 TRACKED_PACKAGES = (
     "numpy", "scipy", "pandas", "opencv-python-headless", "numba", "wfdb", "neurokit2", "torch",
-    "torchvision", "segmentation-models-pytorch", "timm", "pyarrow", "scikit-image",
+    "torchvision", "segmentation-models-pytorch", "timm", "pyarrow", "scikit-image", "imagehash", "pillow",
 )
 
 

@@ -36,10 +36,14 @@ from pipeline.cells.circles.shift import (
     shift_levels,
     shift_table,
 )
+from pipeline.cells.common import jsonable as _jsonable
+from pipeline.cells.common import probability_table
+from pipeline.cells.common import write_csv as _write_csv
 from pipeline.cells.evaluate import classification_metrics, knn_accuracy, plot_confusion, predict
+from pipeline.cells.split import stratified_splits
 from pipeline.cells.train import TrainConfig, load_checkpoint, load_images, train_classifier
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import write_json_atomic, write_text_atomic
+from pipeline.core.io import write_json_atomic
 from pipeline.core.manifest import run_stage
 from pipeline.core.paths import data_dir, submissions_dir, work_dir
 
@@ -107,30 +111,7 @@ def submission_path() -> Path:
     return submissions_dir() / f"{TASK}.csv"
 
 
-def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
-    """The config as the manifest stores it (tuples become lists), so an unchanged config compares equal."""
-    return json.loads(json.dumps(config))
-
-
-def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    write_text_atomic(path, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
-
-
 # --- stage 0 ------------------------------------------------------------------------------------------------
-
-
-def stratified_splits(labels: pd.Series, val: float, test: float, seed: int) -> np.ndarray:
-    """'train'/'val'/'test' per row, stratified by label, deterministic for a seed."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=object)
-    for label in sorted(labels.unique()):
-        idx = np.flatnonzero(labels.to_numpy() == label)
-        idx = idx[rng.permutation(len(idx))]
-        n_test, n_val = int(round(len(idx) * test)), int(round(len(idx) * val))
-        out[idx[:n_test]] = "test"
-        out[idx[n_test:n_test + n_val]] = "val"
-        out[idx[n_test + n_val:]] = "train"
-    return out
 
 
 def stage0(args: argparse.Namespace) -> None:
@@ -194,13 +175,6 @@ def stage1(args: argparse.Namespace) -> None:
 
 
 # --- stage 2 ------------------------------------------------------------------------------------------------
-
-
-def probability_table(ids: list[str], proba: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
-    table = pd.DataFrame({"id": ids, "predicted": [classes[i] for i in proba.argmax(1)]})
-    for j, c in enumerate(classes):
-        table[f"prob_{c}"] = proba[:, j]
-    return table
 
 
 def stage2(args: argparse.Namespace) -> None:
