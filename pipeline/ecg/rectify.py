@@ -1,0 +1,179 @@
+"""Perspective rectification of photographed pages (types 0005, 0006), before the grid step.
+
+A phone photo shows the sheet (or the laptop screen showing it) as a quadrilateral on a darker desk,
+bezel or room. `find_page_quad` finds the largest bright region at quarter size (Otsu threshold,
+closing, convex hull) and reduces its outline to four corners; `page_homography` maps those corners to
+an upright rectangle: the whole canonical frame when the quadrilateral's aspect is the printed page's
+(11 x 8.5 in), else a centred rectangle of its own aspect (a screen or viewer window around the page).
+`rectify` warps the image only when the map differs from a similarity (rotation, scale, shift: the
+grid step's deskew handles those) by more than a few pixels, so flat scans pass through untouched.
+All functions take arrays and return arrays; `Rectification.to_original` maps points back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.ecg.layout import PAGE_H, PAGE_W
+
+
+@dataclass(frozen=True)
+class RectifyConfig:
+    scale: int = 4
+    """Downsampling factor for finding the page outline."""
+    min_area: float = 0.25
+    """Smallest page region, as a fraction of the image."""
+    max_corner_deg: float = 35.0
+    """Largest deviation of a corner's angle from 90 degrees."""
+    min_residual_px: float = 4.0
+    """Apply the homography only when it moves a frame corner this far from the best similarity."""
+    page_aspect: float = PAGE_W / PAGE_H
+    snap: float = 0.07
+    """A quadrilateral whose estimated aspect is within this relative distance of the page's is the page."""
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """The map from the input image to the rectified one (identity when nothing was done)."""
+
+    homography: np.ndarray = field(default_factory=lambda: np.eye(3), repr=False)
+    """3x3, input pixels -> rectified pixels."""
+    applied: bool = False
+    quad: np.ndarray | None = field(default=None, repr=False)
+    """The page corners found in the input (4, 2): top-left, top-right, bottom-right, bottom-left."""
+    is_page: bool = False
+    """Whether the quadrilateral was taken for the printed page itself (mapped to the full frame)."""
+    residual_px: float = 0.0
+    """How far the homography moves a frame corner from the best similarity."""
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) rectified (x, y) points -> input image points."""
+        return apply_homography(np.linalg.inv(self.homography), xy)
+
+    def to_rectified(self, xy: np.ndarray) -> np.ndarray:
+        return apply_homography(self.homography, xy)
+
+
+IDENTITY = Rectification()
+
+
+def apply_homography(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return xy.copy()
+    return cv2.perspectiveTransform(xy[None], np.asarray(h, np.float64))[0]
+
+
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """Four points as top-left, top-right, bottom-right, bottom-left (image y down)."""
+    pts = np.asarray(pts, np.float64).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(ang)]  # clockwise on screen, starting near the left
+    start = int(np.argmin(pts.sum(axis=1)))  # top-left: smallest x + y
+    return np.roll(pts, -start, axis=0)
+
+
+def _corner_angles(q: np.ndarray) -> np.ndarray:
+    out = []
+    for i in range(4):
+        a, b, c = q[i - 1], q[i], q[(i + 1) % 4]
+        u, v = a - b, c - b
+        cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12))
+        out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.asarray(out)
+
+
+def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> np.ndarray | None:
+    """Corners (4, 2) of the largest bright quadrilateral in a BGR image, or None when there is none
+    plausible (too small, not convex, corners far from right angles)."""
+    h, w = image.shape[:2]
+    s = cfg.scale
+    small = cv2.resize(image, (max(w // s, 8), max(h // s, 8)), interpolation=cv2.INTER_AREA)
+    grey = cv2.GaussianBlur(small.max(axis=2) if small.ndim == 3 else small, (5, 5), 0)
+    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[k, cv2.CC_STAT_AREA] < cfg.min_area * binary.size:
+        return None
+    contours, _ = cv2.findContours((labels == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    perimeter = cv2.arcLength(hull, True)
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
+        if len(approx) == 4:
+            quad = approx.reshape(4, 2).astype(np.float64)
+            break
+    if quad is None:
+        return None
+    # Corners of the quarter-size pixel grid to full-size coordinates (pixel centres).
+    quad = order_corners((quad + 0.5) * s - 0.5)
+    if not cv2.isContourConvex(quad.astype(np.float32).reshape(-1, 1, 2)):
+        return None
+    if np.abs(_corner_angles(quad) - 90.0).max() > cfg.max_corner_deg:
+        return None
+    return quad
+
+
+def page_homography(quad: np.ndarray, size: tuple[int, int],
+                    cfg: RectifyConfig = RectifyConfig()) -> tuple[np.ndarray, bool]:
+    """(3x3 homography mapping the quad to an upright rectangle in a frame of size (w, h), whether the
+    quad was taken for the page). The rectangle's aspect is estimated from the mean opposite side
+    lengths; near the page's aspect it is the page, mapped to the whole frame."""
+    w, h = size
+    tl, tr, br, bl = np.asarray(quad, np.float64)
+    qw = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+    qh = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    aspect = qw / max(qh, 1e-9)
+    is_page = abs(aspect / cfg.page_aspect - 1.0) <= cfg.snap
+    if is_page:
+        aspect = cfg.page_aspect
+    # The largest rectangle of that aspect in the frame, centred; the page fills the frame exactly
+    # when the frame has the page's aspect.
+    rw = min(float(w - 1), (h - 1) * aspect)
+    rh = rw / aspect
+    if not is_page:
+        # Keep the scale of the photo (px per mm) where it was: the rectangle as large as the quad.
+        k = min(1.0, np.sqrt(qw * qh / (rw * rh)) * 1.0)
+        rw, rh = rw * k, rh * k
+    x0, y0 = 0.5 * (w - 1 - rw), 0.5 * (h - 1 - rh)
+    dst = np.array([[x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh], [x0, y0 + rh]])
+    return cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32)).astype(np.float64), is_page
+
+
+def similarity_residual(hom: np.ndarray, size: tuple[int, int]) -> float:
+    """Largest distance (px) between where hom and the best similarity put the frame's corners and
+    edge midpoints: how far from a rotation + scale + shift the map is."""
+    w, h = size
+    pts = np.array([[0, 0], [w / 2, 0], [w - 1, 0], [w - 1, h / 2], [w - 1, h - 1], [w / 2, h - 1],
+                    [0, h - 1], [0, h / 2]], np.float64)
+    moved = apply_homography(hom, pts)
+    sim, _ = cv2.estimateAffinePartial2D(pts, moved, method=cv2.LMEDS)
+    if sim is None:
+        return float("inf")
+    fitted = pts @ sim[:, :2].T + sim[:, 2]
+    return float(np.linalg.norm(fitted - moved, axis=1).max())
+
+
+def rectify(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> tuple[np.ndarray, Rectification]:
+    """(the image seen fronto-parallel, the map); the input itself and IDENTITY when the page shows no
+    perspective (or none can be found)."""
+    h, w = image.shape[:2]
+    quad = find_page_quad(image, cfg)
+    if quad is None:
+        return image, IDENTITY
+    hom, is_page = page_homography(quad, (w, h), cfg)
+    residual = similarity_residual(hom, (w, h))
+    if not np.isfinite(residual) or residual < cfg.min_residual_px:
+        return image, Rectification(quad=quad, is_page=is_page, residual_px=residual)
+    border = (255, 255, 255) if image.ndim == 3 else 255
+    out = cv2.warpPerspective(image, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=border)
+    return out, Rectification(homography=hom, applied=True, quad=quad, is_page=is_page, residual_px=residual)
