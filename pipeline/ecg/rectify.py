@@ -87,6 +87,36 @@ def _corner_angles(q: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def refine_quad(quad: np.ndarray, outline: np.ndarray, trim: float = 0.15) -> np.ndarray:
+    """Corners as the intersections of straight lines fitted (robustly) to the outline points along
+    each side, away from the corners (approxPolyDP's vertices are outline points, not the corners)."""
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        d = b - a
+        length = float(np.linalg.norm(d))
+        if length < 4:
+            return quad
+        u = d / length
+        rel = outline - a
+        t = rel @ u
+        off = np.abs(rel[:, 0] * u[1] - rel[:, 1] * u[0])
+        near = (t > trim * length) & (t < (1 - trim) * length) & (off < max(3.0, 0.03 * length))
+        if near.sum() < 5:
+            return quad
+        vx, vy, x0, y0 = cv2.fitLine(outline[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        p = np.array([x0, y0, 1.0])
+        lines.append(np.cross(p, p + np.array([vx, vy, 0.0])))
+    out = []
+    for i in range(4):
+        x = np.cross(lines[i - 1], lines[i])
+        if abs(x[2]) < 1e-9:
+            return quad
+        out.append(x[:2] / x[2])
+    out = np.asarray(out)
+    return out if np.abs(out - quad).max() < 0.1 * np.ptp(quad, axis=0).max() else quad
+
+
 def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> np.ndarray | None:
     """Corners (4, 2) of the largest bright quadrilateral in a BGR image, or None when there is none
     plausible (too small, not convex, corners far from right angles)."""
@@ -113,6 +143,8 @@ def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> n
             break
     if quad is None:
         return None
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    quad = refine_quad(order_corners(quad), outline)
     # Corners of the quarter-size pixel grid to full-size coordinates (pixel centres).
     quad = order_corners((quad + 0.5) * s - 0.5)
     if not cv2.isContourConvex(quad.astype(np.float32).reshape(-1, 1, 2)):
@@ -155,10 +187,14 @@ def similarity_residual(hom: np.ndarray, size: tuple[int, int]) -> float:
     pts = np.array([[0, 0], [w / 2, 0], [w - 1, 0], [w - 1, h / 2], [w - 1, h - 1], [w / 2, h - 1],
                     [0, h - 1], [0, h / 2]], np.float64)
     moved = apply_homography(hom, pts)
-    sim, _ = cv2.estimateAffinePartial2D(pts, moved, method=cv2.LMEDS)
-    if sim is None:
+    if not np.all(np.isfinite(moved)):
         return float("inf")
-    fitted = pts @ sim[:, :2].T + sim[:, 2]
+    # Least squares x' = a x - b y + tx, y' = b x + a y + ty.
+    x, y = pts[:, 0], pts[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    a = np.concatenate([np.column_stack([x, -y, one, zero]), np.column_stack([y, x, zero, one])])
+    coef = np.linalg.lstsq(a, np.concatenate([moved[:, 0], moved[:, 1]]), rcond=None)[0]
+    fitted = (a @ coef).reshape(2, -1).T
     return float(np.linalg.norm(fitted - moved, axis=1).max())
 
 
