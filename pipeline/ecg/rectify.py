@@ -28,6 +28,11 @@ class RectifyConfig:
     """Smallest page region, as a fraction of the image."""
     max_corner_deg: float = 35.0
     """Largest deviation of a corner's angle from 90 degrees."""
+    min_fill: float = 0.9
+    """Smallest fraction of its quadrilateral the page region must fill."""
+    max_on_border: float = 0.05
+    """Largest fraction of the outline that may run along the image's border (where the outline is
+    the frame's edge, not the page's: a scan, or a page cut off by the frame)."""
     min_residual_px: float = 4.0
     """Apply the homography only when it moves a frame corner this far from the best similarity."""
     page_aspect: float = PAGE_W / PAGE_H
@@ -117,41 +122,84 @@ def refine_quad(quad: np.ndarray, outline: np.ndarray, trim: float = 0.15) -> np
     return out if np.abs(out - quad).max() < 0.1 * np.ptp(quad, axis=0).max() else quad
 
 
-def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> np.ndarray | None:
-    """Corners (4, 2) of the largest bright quadrilateral in a BGR image, or None when there is none
-    plausible (too small, not convex, corners far from right angles)."""
-    h, w = image.shape[:2]
-    s = cfg.scale
-    small = cv2.resize(image, (max(w // s, 8), max(h // s, 8)), interpolation=cv2.INTER_AREA)
-    grey = cv2.GaussianBlur(small.max(axis=2) if small.ndim == 3 else small, (5, 5), 0)
-    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+def paper_likeness(small: np.ndarray) -> np.ndarray:
+    """uint8 map, high where a pixel's colour is near the paper's (the median colour of the image's
+    central part, which a photographed page covers): Lab chroma distance counts fully, lightness half."""
+    if small.shape[2] != 3:
+        return small[:, :, 0]
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
+    h, w = lab.shape[:2]
+    centre = lab[int(0.35 * h):int(0.65 * h), int(0.35 * w):int(0.65 * w)].reshape(-1, 3)
+    paper = np.median(centre, axis=0)
+    d = lab - paper
+    dist = np.sqrt(d[:, :, 1] ** 2 + d[:, :, 2] ** 2 + 0.25 * d[:, :, 0] ** 2)
+    return np.clip(255.0 - 4.0 * dist, 0, 255).astype(np.uint8)
+
+
+def _quad_of_mask(binary: np.ndarray, cfg: RectifyConfig) -> tuple[np.ndarray, float] | None:
+    """(corners in the mask's pixels, how much of the quadrilateral the region fills) of the mask's
+    largest region, or None when it is no plausible page outline."""
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
     if n < 2:
         return None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if stats[k, cv2.CC_STAT_AREA] < cfg.min_area * binary.size:
+    area = float(stats[k, cv2.CC_STAT_AREA])
+    if area < cfg.min_area * binary.size:
         return None
     contours, _ = cv2.findContours((labels == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    contour = max(contours, key=cv2.contourArea)
+    outline = contour.reshape(-1, 2).astype(np.float64)
+    bh, bw = binary.shape
+    on_border = ((outline[:, 0] <= 1) | (outline[:, 1] <= 1) | (outline[:, 0] >= bw - 2)
+                 | (outline[:, 1] >= bh - 2))
+    if on_border.mean() > cfg.max_on_border:
+        return None
+    hull = cv2.convexHull(contour)
     perimeter = cv2.arcLength(hull, True)
-    quad = None
     for eps in (0.01, 0.02, 0.03, 0.05):
         approx = cv2.approxPolyDP(hull, eps * perimeter, True)
         if len(approx) == 4:
-            quad = approx.reshape(4, 2).astype(np.float64)
             break
-    if quad is None:
+    else:
         return None
-    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    quad = refine_quad(order_corners(quad), outline)
-    # Corners of the quarter-size pixel grid to full-size coordinates (pixel centres).
-    quad = order_corners((quad + 0.5) * s - 0.5)
+    quad = refine_quad(order_corners(approx.reshape(4, 2).astype(np.float64)), outline)
     if not cv2.isContourConvex(quad.astype(np.float32).reshape(-1, 1, 2)):
         return None
     if np.abs(_corner_angles(quad) - 90.0).max() > cfg.max_corner_deg:
         return None
-    return quad
+    return quad, area / max(cv2.contourArea(quad.astype(np.float32)), 1.0)
+
+
+def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> np.ndarray | None:
+    """Corners (4, 2) of the page (or screen) quadrilateral in a BGR image, or None when there is none
+    plausible (too small, cut by the image border, not convex, corners far from right angles).
+
+    The page is the largest region above an Otsu threshold of its brightest channel (paper against a
+    dark desk) or of its darkest channel (white paper against a coloured desk); of the candidates the
+    one that fills its quadrilateral best wins, a page-shaped one first.
+    """
+    h, w = image.shape[:2]
+    s = cfg.scale
+    small = cv2.resize(image, (max(w // s, 8), max(h // s, 8)), interpolation=cv2.INTER_AREA)
+    if small.ndim == 2:
+        small = small[:, :, None]
+    best, best_score = None, -np.inf
+    for channel in (small.max(axis=2), small.min(axis=2), paper_likeness(small)):
+        grey = cv2.GaussianBlur(np.ascontiguousarray(channel), (5, 5), 0)
+        _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        found = _quad_of_mask(binary, cfg)
+        if found is None:
+            continue
+        quad, fill = found
+        _, is_page = page_homography(quad, (small.shape[1], small.shape[0]), cfg)
+        score = fill + (1.0 if is_page else 0.0)
+        if score > best_score:
+            best, best_score = quad, score
+    if best is None or best_score < cfg.min_fill:
+        return None
+    # Corners of the small image's pixel grid to full-size coordinates (pixel centres).
+    return order_corners((best + 0.5) * s - 0.5)
 
 
 def page_homography(quad: np.ndarray, size: tuple[int, int],
