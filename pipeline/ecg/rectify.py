@@ -202,18 +202,19 @@ def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> n
     return order_corners((best + 0.5) * s - 0.5)
 
 
-def page_homography(quad: np.ndarray, size: tuple[int, int],
-                    cfg: RectifyConfig = RectifyConfig()) -> tuple[np.ndarray, bool]:
+def page_homography(quad: np.ndarray, size: tuple[int, int], cfg: RectifyConfig = RectifyConfig(),
+                    snap: bool = True) -> tuple[np.ndarray, bool]:
     """(3x3 homography mapping the quad to an upright rectangle in a frame of size (w, h), whether the
     quad was taken for the page). The rectangle's aspect is estimated from the mean opposite side
-    lengths; near the page's aspect it is the page, mapped to the whole frame."""
+    lengths; near the page's aspect it is the page, mapped to the whole frame (with the page's exact
+    aspect unless snap is False)."""
     w, h = size
     tl, tr, br, bl = np.asarray(quad, np.float64)
     qw = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
     qh = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
     aspect = qw / max(qh, 1e-9)
     is_page = abs(aspect / cfg.page_aspect - 1.0) <= cfg.snap
-    if is_page:
+    if is_page and snap:
         aspect = cfg.page_aspect
     # The largest rectangle of that aspect in the frame, centred; the page fills the frame exactly
     # when the frame has the page's aspect.
@@ -254,7 +255,9 @@ def rectify(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> tuple[np
     if quad is None:
         return image, IDENTITY
     hom, is_page = page_homography(quad, (w, h), cfg)
-    residual = similarity_residual(hom, (w, h))
+    # Whether the photo shows perspective at all: the map to the quad's own aspect (snapping a flat
+    # page's aspect to the printed one is a mere stretch, not worth a resampling).
+    residual = similarity_residual(page_homography(quad, (w, h), cfg, snap=False)[0], (w, h))
     if not np.isfinite(residual) or residual < cfg.min_residual_px:
         return image, Rectification(quad=quad, is_page=is_page, residual_px=residual)
     border = (255, 255, 255) if image.ndim == 3 else 255
