@@ -122,9 +122,10 @@ def refine_quad(quad: np.ndarray, outline: np.ndarray, trim: float = 0.15) -> np
     return out if np.abs(out - quad).max() < 0.1 * np.ptp(quad, axis=0).max() else quad
 
 
-def paper_likeness(small: np.ndarray) -> np.ndarray:
+def paper_likeness(small: np.ndarray, lightness: float = 0.5) -> np.ndarray:
     """uint8 map, high where a pixel's colour is near the paper's (the median colour of the image's
-    central part, which a photographed page covers): Lab chroma distance counts fully, lightness half."""
+    central part, which a photographed page covers): Lab chroma distance counts fully, lightness by
+    the given weight (small: shadows on the paper still count as paper)."""
     if small.shape[2] != 3:
         return small[:, :, 0]
     lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
@@ -132,7 +133,7 @@ def paper_likeness(small: np.ndarray) -> np.ndarray:
     centre = lab[int(0.35 * h):int(0.65 * h), int(0.35 * w):int(0.65 * w)].reshape(-1, 3)
     paper = np.median(centre, axis=0)
     d = lab - paper
-    dist = np.sqrt(d[:, :, 1] ** 2 + d[:, :, 2] ** 2 + 0.25 * d[:, :, 0] ** 2)
+    dist = np.sqrt(d[:, :, 1] ** 2 + d[:, :, 2] ** 2 + (lightness * d[:, :, 0]) ** 2)
     return np.clip(255.0 - 4.0 * dist, 0, 255).astype(np.uint8)
 
 
@@ -176,8 +177,9 @@ def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> n
     plausible (too small, cut by the image border, not convex, corners far from right angles).
 
     The page is the largest region above an Otsu threshold of its brightest channel (paper against a
-    dark desk) or of its darkest channel (white paper against a coloured desk); of the candidates the
-    one that fills its quadrilateral best wins, a page-shaped one first.
+    dark desk), of its darkest channel (white paper against a coloured desk) or of its closeness to the
+    paper's colour (a shadow across the page, a light desk); of the candidates the
+    one that fills its quadrilateral best wins (a page-shaped one first, a larger one when as good).
     """
     h, w = image.shape[:2]
     s = cfg.scale
@@ -185,18 +187,22 @@ def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> n
     if small.ndim == 2:
         small = small[:, :, None]
     best, best_score = None, -np.inf
-    for channel in (small.max(axis=2), small.min(axis=2), paper_likeness(small)):
+    maps = (small.max(axis=2), small.min(axis=2), paper_likeness(small, 0.5), paper_likeness(small, 0.15))
+    for channel in maps:
         grey = cv2.GaussianBlur(np.ascontiguousarray(channel), (5, 5), 0)
         _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         found = _quad_of_mask(binary, cfg)
         if found is None:
             continue
         quad, fill = found
+        if fill < cfg.min_fill:
+            continue
         _, is_page = page_homography(quad, (small.shape[1], small.shape[0]), cfg)
-        score = fill + (1.0 if is_page else 0.0)
+        area = cv2.contourArea(quad.astype(np.float32)) / binary.size
+        score = (1.0 if is_page else 0.0) + fill + 0.5 * area
         if score > best_score:
             best, best_score = quad, score
-    if best is None or best_score < cfg.min_fill:
+    if best is None:
         return None
     # Corners of the small image's pixel grid to full-size coordinates (pixel centres).
     return order_corners((best + 0.5) * s - 0.5)
