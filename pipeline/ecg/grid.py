@@ -21,7 +21,7 @@ from numba import njit
 
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_W
-from pipeline.ecg.rectify import IDENTITY, Rectification, RectifyConfig, rectify
+from pipeline.ecg.rectify import IDENTITY, Rectification, RectifyConfig, flatten_illumination, rectify
 
 FALLBACK_PX_PER_MM = DPI / 25.4
 """px/mm of the competition's 2200 px wide page (200 dpi); scaled by width when no grid is found."""
@@ -564,6 +564,8 @@ def calibrate(image: np.ndarray, rectify_config: RectifyConfig | None = None) ->
         image, rect = rectify(image, rectify_config)
         if rect.applied:
             flags.append("rectified_page" if rect.is_page else "rectified_plane")
+            if rectify_config.flatten_light:
+                image = flatten_illumination(image)
     feat = colour_features(image)
     rotation = estimate_rotation(feat.nonpaper)
     if abs(rotation) >= MAX_ROTATION_DEG - 0.1:

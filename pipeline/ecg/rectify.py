@@ -30,6 +30,8 @@ class RectifyConfig:
     """Largest deviation of a corner's angle from 90 degrees."""
     min_fill: float = 0.9
     """Smallest fraction of its quadrilateral the page region must fill."""
+    flatten_light: bool = True
+    """Even out the light (shadows, vignetting) of pages that needed rectification (photos)."""
     max_on_border: float = 0.05
     """Largest fraction of the outline that may run along the image's border (where the outline is
     the frame's edge, not the page's: a scan, or a page cut off by the frame)."""
@@ -270,3 +272,18 @@ def rectify(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> tuple[np
     out = cv2.warpPerspective(image, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=border)
     return out, Rectification(homography=hom, applied=True, quad=quad, is_page=is_page, residual_px=residual)
+
+
+def flatten_illumination(image: np.ndarray, scale: int = 8, max_gain: float = 3.0) -> np.ndarray:
+    """The page under even light: every channel divided by its local paper level (a max filter over
+    an eighth-size copy, so that traces and grid lines do not count, smoothed), scaled to white.
+    For photos, whose shadows, light ramps and vignetting a global white balance cannot undo."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(w // scale, 4), max(h // scale, 4)), interpolation=cv2.INTER_AREA)
+    paper = cv2.dilate(small, np.ones((5, 5), np.uint8))
+    paper = cv2.GaussianBlur(paper.astype(np.float32), (0, 0), 3.0)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    if paper.ndim == 2:
+        paper = paper[:, :, None]
+    gain = np.minimum(np.float32(250.0) / np.maximum(paper, np.float32(1.0)), np.float32(max_gain))
+    return np.clip(image.astype(np.float32) * gain.reshape(image.shape), 0, 255).astype(np.uint8)
