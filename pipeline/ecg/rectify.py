@@ -280,10 +280,7 @@ def flatten_illumination(image: np.ndarray, scale: int = 8, max_gain: float = 3.
     For photos, whose shadows, light ramps and vignetting a global white balance cannot undo."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(w // scale, 4), max(h // scale, 4)), interpolation=cv2.INTER_AREA)
-    paper = cv2.dilate(small, np.ones((5, 5), np.uint8))
-    paper = cv2.GaussianBlur(paper.astype(np.float32), (0, 0), 3.0)
+    paper = cv2.GaussianBlur(cv2.dilate(small, np.ones((5, 5), np.uint8)), (0, 0), 3.0)
+    paper = np.maximum(paper, np.uint8(min(255, int(np.ceil(250.0 / max_gain)))))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
-    if paper.ndim == 2:
-        paper = paper[:, :, None]
-    gain = np.minimum(np.float32(250.0) / np.maximum(paper, np.float32(1.0)), np.float32(max_gain))
-    return np.clip(image.astype(np.float32) * gain.reshape(image.shape), 0, 255).astype(np.uint8)
+    return cv2.divide(image, paper, scale=250.0)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.grid import calibrate
-from pipeline.ecg.rectify import (RectifyConfig, apply_homography, find_page_quad, order_corners, rectify,
+from pipeline.ecg.rectify import (RectifyConfig, apply_homography, find_page_quad, flatten_illumination,
+                                  order_corners, rectify,
                                   similarity_residual)
 
 W, H = 880, 680  # the competition page's aspect (2200 x 1700)
@@ -106,3 +107,17 @@ def test_calibrate_maps_rectified_points_back_into_the_photo():
     # Without the option the photo is only deskewed.
     plain = calibrate(image)
     assert not plain.rectification.applied
+
+
+def test_flatten_illumination_evens_out_a_shadow_and_keeps_the_trace():
+    lit = page()
+    shade = np.linspace(1.0, 0.55, W, dtype=np.float32)[None, :, None]  # darker to the right
+    shadowed = (lit.astype(np.float32) * shade).astype(np.uint8)
+    flat = flatten_illumination(shadowed)
+    paper = flat[60:120, 40:W - 40].max(axis=2)  # above the trace: paper and grid
+    left, right = np.percentile(paper[:, :100], 90), np.percentile(paper[:, -100:], 90)
+    assert abs(float(left) - float(right)) < 12 and left > 230
+    assert np.percentile(shadowed[60:120, -100:].max(axis=2), 90) < 160  # the shadow was deep
+    x = W - 100
+    y = int(round(H / 2 + 30 * np.sin(x / 25.0)))
+    assert flat[y - 4:y + 5, x].max(axis=1).min() < 120  # the trace stays dark
