@@ -1,6 +1,7 @@
 """The classical digitizer: an ECG page image in, 12 lead signals out.
 
-grid (deskew, px/mm, grid removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
+rectify (photos: page quadrilateral -> canonical frame, even light) -> grid (deskew, px/mm, grid
+removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
 trace (Viterbi per row, sub-pixel y) -> signals (mV, leads, Einthoven repair).
 
 `digitize_image` works on an array, `digitize_file` on a file (clear errors for bad files), and

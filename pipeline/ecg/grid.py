@@ -7,7 +7,8 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 - `estimate_grid_period` reads the 1 mm grid period from the spectrum of the grid's line profiles.
 - `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
   its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
-- `calibrate` runs them in order and returns the deskewed page, its ink map and a `Calibration`.
+- `calibrate` runs them in order (after `rectify.rectify` when asked: photographed pages mapped to the
+  canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
 """
 
 from __future__ import annotations
