@@ -1,6 +1,7 @@
 """The classical digitizer: an ECG page image in, 12 lead signals out.
 
-grid (deskew, px/mm, grid removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
+rectify (photos: page quadrilateral -> canonical frame, even light) -> grid (deskew, px/mm, grid
+removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
 trace (Viterbi per row, sub-pixel y) -> signals (mV, leads, Einthoven repair).
 
 `digitize_image` works on an array, `digitize_file` on a file (clear errors for bad files), and
@@ -22,6 +23,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.ecg.detect_layout import DetectedLayout, detect_layout, scale_from_separators
 from pipeline.ecg.grid import as_bgr, calibrate, load_image
 from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, lead_window, n_samples
+from pipeline.ecg.rectify import RectifyConfig
 from pipeline.ecg.probability import ProbabilityConfig, trace_probability
 from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finalize, row_signal)
 from pipeline.ecg.trace import RowTrace, TraceConfig, excursion_runs, gap_runs, shared_ink_runs, trace_row
@@ -37,6 +39,8 @@ class DigitizeConfig:
     probability: ProbabilityConfig = ProbabilityConfig()
     einthoven_project: bool = True
     """Also move well-traced limb leads onto Einthoven's relations (not only repair bad ones)."""
+    rectify: RectifyConfig | None = RectifyConfig()
+    """Perspective rectification of photographed pages before the grid step (None: off)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
     timings: dict[str, float] = {}
     t = time.perf_counter()
     image = as_bgr(image)
-    grid = calibrate(image)
+    grid = calibrate(image, config.rectify)
     cal = grid.calibration
     timings["grid"] = time.perf_counter() - t
 

@@ -7,7 +7,8 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 - `estimate_grid_period` reads the 1 mm grid period from the spectrum of the grid's line profiles.
 - `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
   its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
-- `calibrate` runs them in order and returns the deskewed page, its ink map and a `Calibration`.
+- `calibrate` runs them in order (after `rectify.rectify` when asked: photographed pages mapped to the
+  canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from numba import njit
 
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_W
+from pipeline.ecg.rectify import IDENTITY, Rectification, RectifyConfig, flatten_illumination, rectify
 
 FALLBACK_PX_PER_MM = DPI / 25.4
 """px/mm of the competition's 2200 px wide page (200 dpi); scaled by width when no grid is found."""
@@ -62,13 +64,16 @@ class GridResult:
     ink: np.ndarray
     calibration: Calibration
     rotation_matrix: np.ndarray = field(repr=False)
-    """2x3 affine matrix mapping original page coordinates to deskewed ones."""
+    """2x3 affine matrix mapping (rectified) page coordinates to deskewed ones."""
+    rectification: Rectification = IDENTITY
+    """The perspective map applied before the deskew (identity for flat pages)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map (N, 2) deskewed-page (x, y) points back to the original image's coordinates."""
         inv = cv2.invertAffineTransform(self.rotation_matrix)
         xy = np.asarray(xy, dtype=np.float64)
-        return xy @ inv[:, :2].T + inv[:, 2]
+        xy = xy @ inv[:, :2].T + inv[:, 2]
+        return self.rectification.to_original(xy) if self.rectification.applied else xy
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -550,11 +555,18 @@ def estimate_line_width(ink: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------------------------------- all
-def calibrate(image: np.ndarray) -> GridResult:
-    """Deskew the page, measure its grid and remove it: the input of layout detection and tracing."""
+def calibrate(image: np.ndarray, rectify_config: RectifyConfig | None = None) -> GridResult:
+    """Rectify a photographed page (when rectify_config is given), deskew it, measure its grid and
+    remove it: the input of layout detection and tracing."""
     image = as_bgr(image)
-    h, w = image.shape[:2]
     flags: list[str] = []
+    rect = IDENTITY
+    if rectify_config is not None:
+        image, rect = rectify(image, rectify_config)
+        if rect.applied:
+            flags.append("rectified_page" if rect.is_page else "rectified_plane")
+            if rectify_config.flatten_light:
+                image = flatten_illumination(image)
     feat = colour_features(image)
     rotation = estimate_rotation(feat.nonpaper)
     if abs(rotation) >= MAX_ROTATION_DEG - 0.1:
@@ -575,4 +587,4 @@ def calibrate(image: np.ndarray) -> GridResult:
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
                       colour=colour, line_width_px=width, flags=tuple(flags),
                       grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
-    return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix)
+    return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect)
