@@ -27,6 +27,12 @@ from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finali
 from pipeline.ecg.trace import RowTrace, TraceConfig, trace_row
 
 LOW_CONFIDENCE = 0.5
+MIN_LONG_SIDE = 550
+"""Smallest page read: 550 px across a 280 mm page is 2 px per mm, about the least that shows the grid."""
+CHECK_SIDE = 550
+BLANK_CONTRAST, BLANK_FRACTION = 48.0, 0.002
+"""Blank: fewer than 0.2% of pixels 48 grey levels darker than the paper (pages measured 3% to 80%)."""
+PORTRAIT_RATIO, VERTICAL_RATIO = 1.05, 1.3
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,41 @@ def zero_result(fs: int, reason: str) -> Digitized:
     """All-zero leads (a valid, flat prediction) flagged with the reason."""
     signals = {lead: np.zeros(n_samples(fs, lead)) for lead in LEADS}
     return Digitized(fs=int(fs), signals=signals, diagnostics={"flags": [reason]}, paths={})
+
+
+def _small(image: np.ndarray, long_side: int = CHECK_SIDE) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _profile_variation(ink: np.ndarray, axis: int) -> float:
+    """Coefficient of variation of the (5-px smoothed) mean ink along `axis`: rows of traces are peaks."""
+    profile = np.convolve(ink.mean(axis=axis), np.ones(5) / 5, mode="same")
+    return float(profile.std() / max(profile.mean(), 1e-6))
+
+
+def check_page(image: np.ndarray) -> None:
+    """Reject what cannot be an ECG page worth reading (PipelineError with the reason): too small to hold
+    a 1 mm grid, blank (no ink at all), or a landscape page turned by 90 degrees (portrait, with the
+    traces running vertically; reading it would give worse than the flat fallback)."""
+    h, w = image.shape[:2]
+    if max(h, w) < MIN_LONG_SIDE:
+        raise PipelineError(f"image too small to digitize ({w}x{h} px; need at least {MIN_LONG_SIDE} px on the "
+                            "long side)")
+    small = _small(image)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    paper = float(np.percentile(grey, 90))
+    if float((grey < paper - BLANK_CONTRAST).mean()) < BLANK_FRACTION:
+        raise PipelineError("blank page (no ink or grid found)")
+    if h > PORTRAIT_RATIO * w:
+        from pipeline.ecg.grid import ink_map
+
+        ink, _ = ink_map(small)
+        along_rows, along_cols = _profile_variation(ink, 1), _profile_variation(ink, 0)
+        if along_cols > VERTICAL_RATIO * along_rows:
+            raise PipelineError("page looks rotated by 90 degrees (portrait, traces run vertically); "
+                                "turn it to landscape")
 
 
 def _trace_rows(prob: np.ndarray, found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
@@ -169,6 +210,7 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
     timings: dict[str, float] = {}
     t = time.perf_counter()
     image = as_bgr(image)
+    check_page(image)
     grid = calibrate(image)
     cal = grid.calibration
     timings["grid"] = time.perf_counter() - t
@@ -246,6 +288,8 @@ def digitize_file(path: str | Path, fs: int, config: DigitizeConfig = DigitizeCo
     image = load_image(path)
     try:
         return digitize_image(image, fs, config)
+    except PipelineError as err:
+        raise PipelineError(err.problem, err.path or path) from err
     except (ValueError, IndexError, ArithmeticError, cv2.error) as err:
         raise PipelineError(f"digitizing failed ({type(err).__name__}: {err})", path) from err
 

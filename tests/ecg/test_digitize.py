@@ -74,8 +74,12 @@ def test_bad_files_raise_or_fall_back(tmp_path):
 
 def test_blank_and_noise_pages_do_not_crash(tmp_path):
     blank = np.full((850, 1100, 3), 255, np.uint8)
-    result = digitize_image(blank, 250)
-    assert all(np.isfinite(v).all() for v in result.signals.values())
+    with pytest.raises(PipelineError, match="blank page"):
+        digitize_image(blank, 250)
+    cv2.imwrite(str(tmp_path / "blank.png"), blank)
+    result = safe_digitize_file(tmp_path / "blank.png", 250)
+    assert result.flags[0].startswith("failed:") and "blank.png" in result.flags[0]
+    assert all(np.isfinite(v).all() and not v.any() for v in result.signals.values())
     noise = np.random.default_rng(0).integers(0, 256, (400, 500, 3), dtype=np.uint8)
     path = tmp_path / "noise.png"
     cv2.imwrite(str(path), noise)
