@@ -48,8 +48,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     task = next((a for a in argv if not a.startswith("-")), None)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         if task is not None and task not in TASK_MODULES:
             load_task(task)  # raises the one-line unknown-task error
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print("interrupted; finished results are kept, rerun to resume", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
+    finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

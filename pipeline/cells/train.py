@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import io
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -354,7 +355,9 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: TrainConfig, 
     payload = {"state_dict": model.state_dict(), "config": asdict(cfg), "classes": list(classes),
                "data_hash": digest, "metrics": metrics}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        buf = io.BytesIO()  # saved through a buffer: torch names the archive after the (random) temp file
+        torch.save(payload, buf)
+        tmp.write_bytes(buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, tuple[str, ...], dict[str, Any]]:

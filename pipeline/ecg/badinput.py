@@ -94,12 +94,14 @@ def copy_of_base(folder: Path) -> Tiny:
 
 
 def add_test_images(tiny: Tiny, images: dict[str, tuple[str, bytes]]) -> None:
-    """Add test images (id -> (suffix, bytes)) with their test.csv rows and sample_submission ids."""
-    rows = [(i, lead, FS, n_samples(FS, lead)) for i in images for lead in LEADS]
+    """Add test images (id -> (suffix, bytes)) with their test.csv rows (at the sampling rate of the
+    first test image) and sample_submission ids."""
+    test = pd.read_csv(tiny.comp / "test.csv", dtype={"id": str})
+    fs = int(test["fs"].iloc[0])
+    rows = [(i, lead, fs, n_samples(fs, lead)) for i in images for lead in LEADS]
     for image_id, (suffix, data) in images.items():
         (tiny.comp / "test" / f"{image_id}{suffix}").write_bytes(data)
-    test = pd.concat([pd.read_csv(tiny.comp / "test.csv", dtype={"id": str}),
-                      pd.DataFrame(rows, columns=["id", "lead", "fs", "number_of_rows"])], ignore_index=True)
+    test = pd.concat([test, pd.DataFrame(rows, columns=["id", "lead", "fs", "number_of_rows"])], ignore_index=True)
     test.to_csv(tiny.comp / "test.csv", index=False)
     write_sample(tiny)
 
@@ -123,6 +125,22 @@ def submission_problem(tiny: Tiny) -> str | None:
     except PipelineError as err:
         return f"submission invalid: {err}"
     return None
+
+
+def similarity_db(tiny: Tiny, reference: str, other: str) -> float:
+    """DESIGN 4.2 SNR of image `other`'s submitted leads against image `reference`'s (same fs)."""
+    from pipeline.ecg.metric import capped_ratio, lead_powers
+
+    sub = pd.read_csv(tiny.submission, dtype={"id": str})
+    test = pd.read_csv(tiny.comp / "test.csv", dtype={"id": str})
+    fs = int(test.loc[test["id"] == reference, "fs"].iloc[0])
+    signal = noise = 0.0
+    for lead in LEADS:
+        ref = sub.loc[sub["id"].str.startswith(f"{reference}_") & sub["id"].str.endswith(f"_{lead}"), "value"]
+        got = sub.loc[sub["id"].str.startswith(f"{other}_") & sub["id"].str.endswith(f"_{lead}"), "value"]
+        s, n = lead_powers(ref.to_numpy(), got.to_numpy(), fs)
+        signal, noise = signal + s, noise + n
+    return float(10 * np.log10(max(capped_ratio(signal, noise), 1e-12)))
 
 
 def values_of(tiny: Tiny, image_id: str) -> np.ndarray:
@@ -164,10 +182,15 @@ class BadImage:
     fallback: bool = True
     """True: flat fallback + a 'failed' line naming the file; False: read, with a 'doubtful' line."""
     flag: str = "failed"
+    like_good: bool = False
+    """The reading must match the clean page's (SNR >= LIKE_GOOD_DB against it)."""
 
 
 FALLBACK = "stage2 exits 0, the image gets the flat (all-zero) fallback, failures.txt names the file, " \
            "the submission passes the validator"
+TURNED = "stage2 exits 0, the page is turned upright and read like the clean page (SNR >= 15 dB against " \
+         "its reading), failures.txt has 'doubtful: turned_{}' for it; the submission passes the validator"
+LIKE_GOOD_DB = 15.0
 BAD_IMAGES = (
     BadImage("png_truncated", FALLBACK, lambda page, png: (".png", png[: len(png) // 2])),
     BadImage("png_zero_bytes", FALLBACK, lambda page, png: (".png", b"")),
@@ -175,8 +198,11 @@ BAD_IMAGES = (
     BadImage("jpeg_truncated", FALLBACK,
              lambda page, png: (".jpg", cv2.imencode(".jpg", page)[1].tobytes()[:40_000])),
     BadImage("page_blank", FALLBACK, lambda page, png: (".png", _png(np.full_like(page, 250)))),
-    BadImage("page_rotated_90", FALLBACK, lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE)))),
-    BadImage("page_rotated_180", FALLBACK, lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_180)))),
+    BadImage("page_rotated_90", TURNED.format(270),
+             lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE))),
+             fallback=False, flag="doubtful: turned_270", like_good=True),
+    BadImage("page_rotated_180", TURNED.format(180), lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_180))),
+             fallback=False, flag="doubtful: turned_180", like_good=True),
     BadImage("image_tiny", FALLBACK, lambda page, png: (".png", _png(cv2.resize(page, (44, 34))))),
     BadImage("image_huge", FALLBACK, lambda page, png: (".png", huge_png())),
     BadImage("page_no_grid", "stage2 exits 0, the page is read (not flat) and failures.txt has "
@@ -230,6 +256,10 @@ def _check_bad_image(bad: BadImage) -> Callable[[Path], str | None]:
         elif not np.any(values != 0):
             return "page was not read (flat prediction)"
         good = tiny.test_ids()[0]
+        if bad.like_good:
+            snr = similarity_db(tiny, good, iid)
+            if snr < LIKE_GOOD_DB:
+                return f"reading differs from the clean page's: {snr:.1f} dB < {LIKE_GOOD_DB} dB"
         if any(line.startswith(f"{good}: failed") for line in lines):
             return f"the good page {good} failed next to the bad ones"
         return None

@@ -87,10 +87,10 @@ def _profile_variation(ink: np.ndarray, axis: int) -> float:
     return float(profile.std() / max(profile.mean(), 1e-6))
 
 
-def check_page(image: np.ndarray) -> None:
+def check_page(image: np.ndarray) -> bool:
     """Reject what cannot be an ECG page worth reading (PipelineError with the reason): too small to hold
-    a 1 mm grid, blank (no ink at all), or a landscape page turned by 90 degrees (portrait, with the
-    traces running vertically; reading it would give worse than the flat fallback)."""
+    a 1 mm grid or blank (no ink at all). Returns whether the page looks turned by 90 degrees (portrait,
+    with the traces running vertically)."""
     h, w = image.shape[:2]
     if max(h, w) < MIN_LONG_SIDE:
         raise PipelineError(f"image too small to digitize ({w}x{h} px; need at least {MIN_LONG_SIDE} px on the "
@@ -104,10 +104,43 @@ def check_page(image: np.ndarray) -> None:
         from pipeline.ecg.grid import ink_map
 
         ink, _ = ink_map(small)
-        along_rows, along_cols = _profile_variation(ink, 1), _profile_variation(ink, 0)
-        if along_cols > VERTICAL_RATIO * along_rows:
-            raise PipelineError("page looks rotated by 90 degrees (portrait, traces run vertically); "
-                                "turn it to landscape")
+        return _profile_variation(ink, 0) > VERTICAL_RATIO * _profile_variation(ink, 1)
+    return False
+
+
+def row_breaks(traces: list[RowTrace], layout, px_per_mm: float) -> list[int]:
+    """Per row, at how many of the three column boundaries (2.5, 5, 7.5 s) its trace breaks (a gap, or
+    ink runs that do not touch): rows 0-2 change lead there, the rhythm strip (row 3) does not."""
+    col_px = DURATION_S / N_COLUMNS * layout.px_per_s
+    bounds = [layout.x0 + k * col_px for k in range(1, N_COLUMNS)]
+    out = []
+    for tr in traces:
+        xs = _breaks_of_row(tr, px_per_mm)
+        out.append(sum(1 for b in bounds if len(xs) and float(np.abs(xs - b).min()) <= px_per_mm))
+    return out
+
+
+def looks_upright(breaks: list[int]) -> bool:
+    """The lead changes stand where an upright page has them: in the three short-lead rows at two or
+    more boundaries each, in the rhythm strip at most at one (a page turned by 180 degrees has its
+    rhythm strip on top and lead changes at mirrored places)."""
+    return len(breaks) == 4 and min(breaks[:3]) >= 2 and breaks[3] <= 1
+
+
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _unrotate_points(xy: np.ndarray, degrees: int, shape: tuple[int, int]) -> np.ndarray:
+    """Points (n, 2) of the page turned clockwise by `degrees` back in the original page (shape h, w)."""
+    h, w = shape
+    x, y = xy[:, 0], xy[:, 1]
+    if degrees == 90:
+        return np.column_stack([y, h - 1 - x])
+    if degrees == 180:
+        return np.column_stack([w - 1 - x, h - 1 - y])
+    if degrees == 270:
+        return np.column_stack([w - 1 - y, x])
+    return xy
 
 
 def _trace_rows(prob: np.ndarray, found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
@@ -141,29 +174,32 @@ def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
     return float(np.median(ends)) if ends else None
 
 
+def _breaks_of_row(tr: RowTrace, px_per_mm: float) -> np.ndarray:
+    """x of one row's breaks: ink gaps up to 2 mm long, and adjacent columns whose ink runs do not touch."""
+    top, bot = tr.top, tr.bottom
+    ok = np.isfinite(top)
+    xs: list[float] = []
+    i = 0
+    while i < len(top) - 1:
+        if ok[i] and not ok[i + 1]:
+            j = i + 1
+            while j < len(top) and not ok[j]:
+                j += 1
+            if j < len(top) and j - i <= 2 * px_per_mm:
+                xs.append(tr.x0 + 0.5 * (i + j))
+            i = j
+            continue
+        if ok[i] and ok[i + 1] and (top[i + 1] > bot[i] + 0.5 or bot[i + 1] < top[i] - 0.5):
+            xs.append(tr.x0 + i + 0.5)
+        i += 1
+    return np.asarray(xs)
+
+
 def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:
     """x positions where the traces of rows 0-2 break at the same place (within 1 mm) in at least
     min_rows rows: an ink gap, or adjacent columns whose ink runs do not touch (a pen lifted and put
     down at another height). A QRS stroke is continuous ink and does not count."""
-    per_row = []
-    for tr in traces:
-        top, bot = tr.top, tr.bottom
-        ok = np.isfinite(top)
-        xs: list[float] = []
-        i = 0
-        while i < len(top) - 1:
-            if ok[i] and not ok[i + 1]:
-                j = i + 1
-                while j < len(top) and not ok[j]:
-                    j += 1
-                if j < len(top) and j - i <= 2 * px_per_mm:
-                    xs.append(tr.x0 + 0.5 * (i + j))
-                i = j
-                continue
-            if ok[i] and ok[i + 1] and (top[i + 1] > bot[i] + 0.5 or bot[i + 1] < top[i] - 0.5):
-                xs.append(tr.x0 + i + 0.5)
-            i += 1
-        per_row.append(np.asarray(xs))
+    per_row = [_breaks_of_row(tr, px_per_mm) for tr in traces]
     out = []
     if not per_row:
         return out
@@ -203,14 +239,49 @@ def _end_cap(traces: list[RowTrace], x_end: float) -> float:
 
 
 def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
-    """Digitize one page (BGR, RGB-less grey or BGRA array) at sampling rate fs."""
+    """Digitize one page (BGR, RGB-less grey or BGRA array) at sampling rate fs.
+
+    Orientation: a page that does not look upright (`looks_upright`) is also read turned by 180 degrees,
+    and that reading is kept if it does look upright (flag 'turned_180'); a portrait page with vertical
+    traces is read turned both ways by 90 degrees (flag 'turned_90' or 'turned_270': the clockwise turn that made it upright), and refused if
+    neither looks upright. Paths are always in the input image's pixels.
+    """
     fs = int(fs)
     if fs <= 0:
         raise ValueError(f"sampling rate must be positive, got {fs}")
+    image = as_bgr(image)
+    turns = (270, 90) if check_page(image) else (0, 180)
+    first = None
+    for degrees in turns:
+        page = image if degrees == 0 else cv2.rotate(image, _ROTATIONS[degrees])
+        try:
+            result = _digitize_page(page, fs, config)
+        except (PipelineError, ValueError, IndexError, ArithmeticError, cv2.error):
+            if degrees == 0:
+                raise
+            continue
+        if degrees:
+            result = _rotated_back(result, degrees, image.shape[:2])
+        if looks_upright(result.diagnostics["row_breaks"]):
+            return result
+        first = result if first is None else first
+    if turns[0] == 0 and first is not None:
+        return first  # neither reading looks upright (photos often hide the lead changes): keep as is
+    raise PipelineError("page looks rotated by 90 degrees (portrait, traces run vertically) and neither way "
+                        "of turning it reads as an upright page; turn it to landscape")
+
+
+def _rotated_back(result: Digitized, degrees: int, shape: tuple[int, int]) -> Digitized:
+    paths = {k: _unrotate_points(v, degrees, shape) if len(v) else v for k, v in result.paths.items()}
+    diagnostics = {**result.diagnostics, "flags": [f"turned_{degrees}", *result.diagnostics["flags"]],
+                   "page_turned_deg": degrees}
+    return Digitized(fs=result.fs, signals=result.signals, diagnostics=diagnostics, paths=paths)
+
+
+def _digitize_page(image: np.ndarray, fs: int, config: DigitizeConfig) -> Digitized:
+    """Digitize one upright BGR page (see digitize_image)."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image = as_bgr(image)
-    check_page(image)
     grid = calibrate(image)
     cal = grid.calibration
     timings["grid"] = time.perf_counter() - t
@@ -275,6 +346,7 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
         "baselines": [round(b, 1) for b in layout.baselines],
         "row_strength": [round(s, 3) for s in found.row_strength],
         "row_coverage": [round(tr.coverage, 3) for tr in traces],
+        "row_breaks": row_breaks(traces, layout, layout.px_per_mm),
         "confidence": {k: round(v, 3) for k, v in quality.items()},
         "repairs": notes,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},

@@ -166,7 +166,7 @@ def readable_prediction(cache: Path) -> bool:
     return True
 
 
-DOUBTFUL_FLAGS = ("grid_not_found", "scale_fallback", "row_fallback", "x_fallback", "row_ends_disagree",
+DOUBTFUL_FLAGS = ("turned_90", "turned_180", "turned_270", "grid_not_found", "scale_fallback", "row_fallback", "x_fallback", "row_ends_disagree",
                   "x0_outside_page", "low_confidence")
 
 
