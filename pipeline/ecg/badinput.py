@@ -184,19 +184,23 @@ class BadImage:
     flag: str = "failed"
     like_good: bool = False
     """The reading must match the clean page's (SNR >= LIKE_GOOD_DB against it)."""
+    file_level: bool = False
+    """A broken file (not a bad page): stage0 must also warn about it, naming it."""
 
 
 FALLBACK = "stage2 exits 0, the image gets the flat (all-zero) fallback, failures.txt names the file, " \
            "the submission passes the validator"
+BROKEN_FILE = FALLBACK + "; stage0 (run by stage2) warns with a line naming it"
 TURNED = "stage2 exits 0, the page is turned upright and read like the clean page (SNR >= 15 dB against " \
          "its reading), failures.txt has 'doubtful: turned_{}' for it; the submission passes the validator"
 LIKE_GOOD_DB = 15.0
 BAD_IMAGES = (
-    BadImage("png_truncated", FALLBACK, lambda page, png: (".png", png[: len(png) // 2])),
-    BadImage("png_zero_bytes", FALLBACK, lambda page, png: (".png", b"")),
-    BadImage("png_not_an_image", FALLBACK, lambda page, png: (".png", b"<html>404 Not Found</html>\n")),
-    BadImage("jpeg_truncated", FALLBACK,
-             lambda page, png: (".jpg", cv2.imencode(".jpg", page)[1].tobytes()[:40_000])),
+    BadImage("png_truncated", BROKEN_FILE, lambda page, png: (".png", png[: len(png) // 2]), file_level=True),
+    BadImage("png_zero_bytes", BROKEN_FILE, lambda page, png: (".png", b""), file_level=True),
+    BadImage("png_not_an_image", BROKEN_FILE, lambda page, png: (".png", b"<html>404 Not Found</html>\n"),
+             file_level=True),
+    BadImage("jpeg_truncated", BROKEN_FILE,
+             lambda page, png: (".jpg", cv2.imencode(".jpg", page)[1].tobytes()[:40_000]), file_level=True),
     BadImage("page_blank", FALLBACK, lambda page, png: (".png", _png(np.full_like(page, 250)))),
     BadImage("page_rotated_90", TURNED.format(270),
              lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE))),
@@ -204,7 +208,7 @@ BAD_IMAGES = (
     BadImage("page_rotated_180", TURNED.format(180), lambda page, png: (".png", _png(cv2.rotate(page, cv2.ROTATE_180))),
              fallback=False, flag="doubtful: turned_180", like_good=True),
     BadImage("image_tiny", FALLBACK, lambda page, png: (".png", _png(cv2.resize(page, (44, 34))))),
-    BadImage("image_huge", FALLBACK, lambda page, png: (".png", huge_png())),
+    BadImage("image_huge", BROKEN_FILE, lambda page, png: (".png", huge_png()), file_level=True),
     BadImage("page_no_grid", "stage2 exits 0, the page is read (not flat) and failures.txt has "
              "'doubtful: grid_not_found' for it; the submission passes the validator",
              lambda page, png: (".png", _png(_no_grid(page))), fallback=False, flag="doubtful: grid_not_found"),
@@ -226,6 +230,7 @@ def stage2_with_bad_images(root: Path) -> tuple[Tiny, CliRun]:
         png = (tiny.comp / "test" / f"{good}.png").read_bytes()
         page = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         add_test_images(tiny, {image_id(b): b.make(page, png) for b in BAD_IMAGES})
+        (tiny.work / "index.csv").unlink()  # stage2 runs stage0 first, as on a fresh clone
         run = tiny.cli("stage2", "--workers", "1")
         kept = Tiny(root / "_ecg_bad_images")  # kept apart: the next case replaces _ecg_case
         shutil.rmtree(kept.folder, ignore_errors=True)
@@ -243,6 +248,8 @@ def _check_bad_image(bad: BadImage) -> Callable[[Path], str | None]:
         if problem:
             return problem
         iid = image_id(bad)
+        if bad.file_level and not any(x.startswith("warning: ") and iid in x for x in run.out.splitlines()):
+            return f"stage0 printed no warning naming {iid}"
         lines = (tiny.work / "stage2" / "failures.txt").read_text().splitlines()
         mine = [line for line in lines if line.startswith(f"{iid}: {bad.flag}")]
         if not mine:

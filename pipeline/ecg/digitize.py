@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.detect_layout import DetectedLayout, detect_layout, scale_from_separators
-from pipeline.ecg.grid import as_bgr, calibrate, load_image
+from pipeline.ecg.grid import GridResult, as_bgr, calibrate, load_image
 from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, lead_window, n_samples
 from pipeline.ecg.probability import ProbabilityConfig, trace_probability
 from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finalize, row_signal)
@@ -241,50 +241,65 @@ def _end_cap(traces: list[RowTrace], x_end: float) -> float:
 def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
     """Digitize one page (BGR, RGB-less grey or BGRA array) at sampling rate fs.
 
-    Orientation: a page that does not look upright (`looks_upright`) is also read turned by 180 degrees,
-    and that reading is kept if it does look upright (flag 'turned_180'); a portrait page with vertical
-    traces is read turned both ways by 90 degrees (flag 'turned_90' or 'turned_270': the clockwise turn that made it upright), and refused if
-    neither looks upright. Paths are always in the input image's pixels.
+    Orientation: a page whose reading does not look upright (`looks_upright`) is read again turned by 180
+    degrees (re-using its grid calibration, so at a fraction of the cost), and that reading is kept if it
+    does look upright (flag 'turned_180'). A portrait page with vertical traces is read turned clockwise
+    by 270 degrees, then by 90 (flag 'turned_270' or 'turned_90'), and refused if neither looks upright.
+    Paths are always in the input image's pixels.
     """
     fs = int(fs)
     if fs <= 0:
         raise ValueError(f"sampling rate must be positive, got {fs}")
     image = as_bgr(image)
-    turns = (270, 90) if check_page(image) else (0, 180)
-    first = None
-    for degrees in turns:
-        page = image if degrees == 0 else cv2.rotate(image, _ROTATIONS[degrees])
-        try:
-            result = _digitize_page(page, fs, config)
-        except (PipelineError, ValueError, IndexError, ArithmeticError, cv2.error):
-            if degrees == 0:
-                raise
-            continue
-        if degrees:
-            result = _rotated_back(result, degrees, image.shape[:2])
-        if looks_upright(result.diagnostics["row_breaks"]):
-            return result
-        first = result if first is None else first
-    if turns[0] == 0 and first is not None:
+    portrait = check_page(image)
+    first_turn = 270 if portrait else 0
+    page = cv2.rotate(image, _ROTATIONS[270]) if portrait else image
+    t = time.perf_counter()
+    grid = calibrate(page)
+    grid_s = time.perf_counter() - t
+    first = _digitize_page(grid, fs, config, grid_s)
+    if portrait:
+        first = _turned(first, 270, 270, image.shape[:2])
+    if looks_upright(first.diagnostics["row_breaks"]):
+        return first
+    try:
+        second = _digitize_page(turned_grid(grid), fs, config, 0.0)
+    except (PipelineError, ValueError, IndexError, ArithmeticError, cv2.error):
+        second = None
+    if second is not None:
+        second = _turned(second, (first_turn + 180) % 360, first_turn, image.shape[:2])
+        if looks_upright(second.diagnostics["row_breaks"]):
+            return second
+    if not portrait:
         return first  # neither reading looks upright (photos often hide the lead changes): keep as is
     raise PipelineError("page looks rotated by 90 degrees (portrait, traces run vertically) and neither way "
                         "of turning it reads as an upright page; turn it to landscape")
 
 
-def _rotated_back(result: Digitized, degrees: int, shape: tuple[int, int]) -> Digitized:
-    paths = {k: _unrotate_points(v, degrees, shape) if len(v) else v for k, v in result.paths.items()}
+def turned_grid(grid: GridResult) -> GridResult:
+    """The calibrated page turned by 180 degrees; its `to_original` still maps to the page calibrated."""
+    h, w = grid.ink.shape[:2]
+    flip = np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0], [0.0, 0.0, 1.0]])
+    matrix = (flip @ np.vstack([grid.rotation_matrix, [0.0, 0.0, 1.0]]))[:2]
+    return GridResult(image=cv2.rotate(grid.image, cv2.ROTATE_180), ink=np.ascontiguousarray(grid.ink[::-1, ::-1]),
+                      calibration=grid.calibration, rotation_matrix=matrix)
+
+
+def _turned(result: Digitized, degrees: int, paths_turned_by: int, shape: tuple[int, int]) -> Digitized:
+    """Flag a reading made `degrees` turned; its paths, given in the page turned by `paths_turned_by`,
+    are mapped back to the input page (shape h, w)."""
+    if degrees == 0:
+        return result
+    paths = {k: _unrotate_points(v, paths_turned_by, shape) if len(v) else v for k, v in result.paths.items()}
     diagnostics = {**result.diagnostics, "flags": [f"turned_{degrees}", *result.diagnostics["flags"]],
                    "page_turned_deg": degrees}
     return Digitized(fs=result.fs, signals=result.signals, diagnostics=diagnostics, paths=paths)
 
 
-def _digitize_page(image: np.ndarray, fs: int, config: DigitizeConfig) -> Digitized:
-    """Digitize one upright BGR page (see digitize_image)."""
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    grid = calibrate(image)
+def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, grid_s: float) -> Digitized:
+    """Digitize one calibrated page read as upright (see digitize_image); grid_s: the calibration's time."""
+    timings: dict[str, float] = {"grid": grid_s}
     cal = grid.calibration
-    timings["grid"] = time.perf_counter() - t
 
     t = time.perf_counter()
     found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
