@@ -29,6 +29,15 @@ def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout: float = 300
     return time.perf_counter() - start
 
 
+def rerun_here(argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """The rerun after a kill, in this process (no second interpreter start-up): must exit 0."""
+    from pipeline.cli import main
+    from pipeline.core.badinput import set_env
+
+    with set_env(env):
+        assert main(list(argv)) == 0
+
+
 def kill_after(argv: Sequence[str], env: Mapping[str, str], delay: float, sig: int,
                tries: int = 4) -> tuple[int, float]:
     """Start the command and send `sig` after `delay` s; if it finished first, retry with half the delay.

@@ -325,6 +325,14 @@ def _check_test_csv(edit: Callable[[pd.DataFrame], pd.DataFrame], *names: str) -
     return check
 
 
+def _check_record_missing(folder: Path) -> str | None:
+    """A half-copied train folder: a record listed in train.csv without its signal CSV."""
+    tiny = copy_of_base(folder)
+    path = _record_csv(tiny)
+    path.unlink()
+    return expect_cli_error(["ecg", "stage0"], path.name, "missing", env=tiny.env)
+
+
 def _check_train_image_truncated(folder: Path) -> str | None:
     tiny = copy_of_base(folder)
     i = tiny.train_id()
@@ -443,6 +451,7 @@ def cases() -> list[Case]:
         Case("csv_lead_all_nan", csv_error, _bad_record(lambda d: d.assign(V3=np.nan), "V3", "NaN")),
         Case("csv_inf_value", csv_error, _bad_record(lambda d: _set(d, "II", 10, np.inf), "inf")),
         Case("csv_wrong_row_count", csv_error, _bad_record(lambda d: d.iloc[:-1], "rows")),
+        Case("csv_record_missing", csv_error, _check_record_missing),
         Case("train_image_truncated", "stage0 exits 1 with one line naming the train image",
              _check_train_image_truncated),
         Case("test_row_without_image", "stage2 exits 1 with one line naming test.csv and the image id",

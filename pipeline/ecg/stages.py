@@ -73,7 +73,7 @@ def stage0(args: argparse.Namespace) -> None:
         if unused:
             print(f"warning: {comp.root / 'test'}: {len(unused)} image(s) have no row in test.csv and are "
                   f"ignored, first: {unused[0]}")
-        check_train_records(comp)
+        checked = check_train_records(comp)
         table = index_images(comp, test)
         bad_test = []
         for path, split in zip(table["path"], table["split"]):
@@ -91,6 +91,7 @@ def stage0(args: argparse.Namespace) -> None:
         with atomic_path(work / "splits.csv") as tmp:
             splits.to_csv(tmp, index=False)
         return {"images": len(table), "unused_test_images": unused, "unreadable_test_images": bad_test,
+                "train_records_checked": checked,
                 "splits": splits["split"].value_counts().to_dict()}
 
     run_stage(TASK, "stage0", index, inputs=[root], outputs=[work / "index.csv", work / "splits.csv"],

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.core.badinput import roots_env, set_env
-from tests.killing import EXIT_CODES, kill_after, kill_when, run_to_end, visible_files
+from tests.killing import EXIT_CODES, kill_after, kill_when, rerun_here, run_to_end, visible_files
 
 STAGE2 = ["ecg", "stage2"]
 TYPES = ("0001", "0003", "0004", "0011", "0012")
@@ -85,7 +85,7 @@ def test_killed_stage2_leaves_no_partial_results_and_resumes(prepared, sig: int,
     if "work/ecg/stage2/manifest.json" in left:  # finished: everything is there
         assert left.keys() == reference["files"].keys()
 
-    run_to_end(argv, env)
+    rerun_here(argv, env)
     final = _results(run)["files"]
     assert final.keys() == reference["files"].keys()
     assert all(_same(final[k], reference["files"][k]) for k in final)

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.core.badinput import roots_env, set_env
-from tests.killing import EXIT_CODES, kill_after, kill_when, run_to_end, visible_files
+from tests.killing import EXIT_CODES, kill_after, kill_when, rerun_here, run_to_end, visible_files
 
 TINY = ["--n-images", "40", "--epochs", "2", "--model", "test_byobnet", "--image-size", "16",
         "--batch-size", "16", "--workers", "1"]
@@ -84,5 +84,5 @@ def test_killed_stage1_leaves_no_partial_model_and_resumes(prepared, sig: int) -
     if "work/circles/stage1/manifest.json" in left:
         assert left.keys() == reference.keys()
 
-    run_to_end(argv, env)
+    rerun_here(argv, env)
     assert _results(run) == reference
