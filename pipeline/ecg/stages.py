@@ -167,8 +167,9 @@ def readable_prediction(cache: Path) -> bool:
     return True
 
 
-DOUBTFUL_FLAGS = ("turned_90", "turned_180", "turned_270", "grid_not_found", "scale_fallback", "row_fallback", "x_fallback", "row_ends_disagree",
-                  "x0_outside_page", "low_confidence")
+DOUBTFUL_FLAGS = ("turned_90", "turned_180", "turned_270", "grid_not_found", "scale_fallback", "row_fallback",
+                  "x_fallback", "row_ends_disagree", "x0_outside_page", "low_confidence")
+"""Diagnostics flags of a page read with a guess: failures.txt lists them as '<id>: doubtful: <flag>'."""
 
 
 def failure_lines(image_id: str, flags: list[str]) -> list[str]:
