@@ -115,14 +115,16 @@ def read_train_csv(path: Path) -> pd.DataFrame:
     return train.assign(fs=fs.astype(int))
 
 
-def check_train_record(path: Path, fs: int) -> None:
-    """A train signal CSV: 12 named lead columns (read_record_csv), fs*10 rows, every lead with values."""
+def check_train_record(path: Path, fs: int, sig_len: int | None = None) -> None:
+    """A train signal CSV: 12 named lead columns (read_record_csv), every lead with values, and the row
+    count train.csv gives (sig_len; without it fs*10, the 10 s of a page)."""
     from pipeline.ecg.metric import read_record_csv
 
     record = read_record_csv(path)
-    want = int(round(fs * 10))
+    want = int(sig_len) if sig_len is not None else int(round(fs * 10))
     if len(record) != want:
-        raise PipelineError(f"{len(record)} rows, expected {want} (10 s at fs {fs} from train.csv)", path)
+        source = f"sig_len {want}" if sig_len is not None else f"10 s at fs {fs}"
+        raise PipelineError(f"{len(record)} rows, expected {want} ({source} from train.csv)", path)
     empty = [lead for lead in record.columns if not record[lead].notna().any()]
     if empty:
         raise PipelineError(f"lead(s) {', '.join(empty)} have no values (all NaN)", path)
@@ -135,9 +137,11 @@ def check_train_records(comp: Competition) -> int:
     train = read_train_csv(comp.root / "train.csv")
     if not (comp.root / "train").is_dir():
         return 0
-    for image_id, fs in zip(train["id"], train["fs"]):
+    lengths = pd.to_numeric(train["sig_len"], errors="coerce") if "sig_len" in train.columns else None
+    for k, (image_id, fs) in enumerate(zip(train["id"], train["fs"])):
         path = comp.root / "train" / image_id / f"{image_id}.csv"
         if not path.is_file():
             raise PipelineError(f"train.csv lists record {image_id} but its signal CSV is missing", path)
-        check_train_record(path, int(fs))
+        sig_len = None if lengths is None or pd.isna(lengths.iloc[k]) else int(lengths.iloc[k])
+        check_train_record(path, int(fs), sig_len)
     return len(train)
