@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import io
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,7 @@ from tqdm import tqdm
 
 from pipeline.cells.area_head import dense_loss
 from pipeline.core.errors import PipelineError
+from pipeline.core.images import decode_image
 from pipeline.core.io import atomic_path, write_json_atomic, write_text_atomic
 
 MEAN = (0.485, 0.456, 0.406)
@@ -116,10 +118,12 @@ class TrainResult:
 
 
 def read_resized(path: str | Path, size: int) -> np.ndarray:
-    """One image file -> RGB uint8 (size, size, 3), area-averaged (keeps colour mass exact-ish)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise PipelineError("unreadable or truncated image", path)
+    """One image file -> RGB uint8 (size, size, 3), area-averaged (keeps colour mass exact-ish).
+
+    Grey, RGBA (alpha dropped) and 16-bit files come out as 8-bit RGB; empty, truncated, corrupt or
+    non-image files raise PipelineError naming the file.
+    """
+    img = decode_image(path, cv2.IMREAD_COLOR)
     if img.shape[:2] != (size, size):
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(img[:, :, ::-1])
@@ -392,20 +396,28 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: TrainConfig, 
     payload = {"state_dict": model.state_dict(), "config": asdict(cfg), "classes": list(classes),
                "data_hash": digest, "metrics": metrics}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        buf = io.BytesIO()  # saved through a buffer: torch names the archive after the (random) temp file
+        torch.save(payload, buf)
+        tmp.write_bytes(buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, tuple[str, ...], dict[str, Any]]:
     """(model in eval mode on CPU, its config, class names, the whole checkpoint dict)."""
     path = Path(path)
+    hint = "rerun stage1 with --force to retrain"
+    if not path.is_file():
+        raise PipelineError(f"checkpoint not found; {hint}", path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as err:
-        raise PipelineError(f"cannot load checkpoint ({err})", path) from None
-    cfg = TrainConfig(**{**ckpt["config"], "pretrained": False})
-    classes = tuple(ckpt["classes"])
-    model = create_model(cfg, len(classes))
-    model.load_state_dict(ckpt["state_dict"])
+    except Exception as err:  # torch.load raises pickle, zip, EOF and runtime errors for damaged files
+        raise PipelineError(f"cannot load checkpoint ({type(err).__name__}: {err}); {hint}", path) from None
+    try:
+        cfg = TrainConfig(**{**ckpt["config"], "pretrained": False})
+        classes = tuple(ckpt["classes"])
+        model = create_model(cfg, len(classes))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise PipelineError(f"not a checkpoint of this trainer ({type(err).__name__}: {err}); {hint}", path) from None
     return model.eval(), cfg, classes, ckpt
 
 
@@ -419,6 +431,10 @@ def train_classifier(index: pd.DataFrame, cfg: TrainConfig, out_dir: str | Path,
     """
     check_index(index)
     classes = tuple(classes) if classes else class_names(index)
+    empty = [c for c in classes if not (index.loc[index["split"] == "train", "label"].astype(str) == c).any()]
+    if empty:
+        raise PipelineError(f"class(es) {', '.join(map(repr, empty))} have no images in the train split "
+                            "(empty class folder?)")
     train = image_set(index, "train", classes, cfg.image_size, cfg.threads, progress)
     val = image_set(index, "val", classes, cfg.image_size, cfg.threads, progress)
     if class_maps is not None and cfg.head == "area":

@@ -11,13 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import PipelineError
+
+TMP_MARK = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A failed write (full disk, read-only folder, I/O error) raises PipelineError naming `path`; the
+    file that was there before is left untouched and the temp file is removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_MARK + path.suffix, dir=path.parent)
+    except OSError as err:
+        raise PipelineError(f"cannot write ({err.strerror or err})", path) from err
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -26,9 +37,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        raise PipelineError(f"cannot write ({err.strerror or err}); the previous file, if any, is kept",
+                            path) from err
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def is_temp(path: str | Path) -> bool:
+    """Whether `path` is an atomic write's temp file (left behind only by a killed process)."""
+    name = Path(path).name
+    return name.startswith(".") and TMP_MARK in name
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -22,6 +22,14 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, desc: s
     bar_args = dict(total=len(items), desc=desc, unit="item", disable=len(items) < 2)
     if workers <= 1 or len(items) < 2:
         return [fn(x) for x in tqdm(items, **bar_args)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
         results: Iterable[R] = pool.map(fn, items, chunksize=1)
-        return list(tqdm(results, **bar_args))
+        out = list(tqdm(results, **bar_args))
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or failed: drop the queued items instead of waiting for all of
+        # them; items already running finish (their writes are atomic).
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out

@@ -1,4 +1,5 @@
-"""`make bench` for ECG: rendering speed, seconds per image per digitizer step, SNR per type, memory.
+"""`make bench` for ECG: rendering speed, seconds per image per digitizer step, SNR per type, memory,
+and the robustness line: how many bad inputs of the corpora were tried and how many handled as specified.
 
 Renders a fresh synthetic test set in a temp folder (never the user's data), digitizes it in this
 process (so step timings are per image on one core) and prints one table.
@@ -20,6 +21,20 @@ BENCH_SEED = 12345
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def robustness_row() -> tuple[str, str, str]:
+    """The bad-input corpora (ECG and cells, DESIGN 7): how many were tried, how many handled as specified."""
+    from pipeline.cells.badinput import cases as cell_cases
+    from pipeline.core.badinput import run_cases, summary
+    from pipeline.ecg.badinput import cases as ecg_cases
+
+    verdicts = run_cases(ecg_cases() + cell_cases())
+    for v in verdicts:
+        if not v.ok:
+            print(f"bad input {v.name}: expected {v.expected}; observed {v.observed}")
+    return ("robustness: bad inputs", summary(verdicts), f"{len(verdicts)} tried (pipeline/ecg/badinput.py, "
+            "pipeline/cells/badinput.py)")
 
 
 def run_bench(n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
@@ -74,6 +89,7 @@ def run_bench(n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
     for image, snr in zip(heldout["id"], heldout["snr_db"]):
         rows.append((f"SNR heldout {image}", f"{snr:.2f} dB", "ecg-image-kit rendering of a real record"))
     rows.append(("peak memory", f"{peak_rss_gib():.2f} GiB", "resident set of this process"))
+    rows.append(robustness_row())
     table = pd.DataFrame(rows, columns=["measure", "value", "note"])
     print(table.to_string(index=False))
     return table

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.images import decode_image
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_W
 from pipeline.ecg.rectify import IDENTITY, Rectification, RectifyConfig, flatten_illumination, rectify
 
@@ -77,29 +78,10 @@ class GridResult:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def _check_complete(data: bytes, path: Path) -> None:
-    """Reject truncated PNG and JPEG files (decoders may silently return a partial image)."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        if b"IEND" not in data[-32:]:
-            raise PipelineError("truncated PNG image (no IEND chunk at the end)", path)
-    elif data[:2] == b"\xff\xd8":
-        if b"\xff\xd9" not in data[-64:]:
-            raise PipelineError("truncated JPEG image (no end-of-image marker)", path)
-
-
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as a BGR uint8 array (H x W x 3); PipelineError naming the file if unusable."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise PipelineError(f"cannot read image ({err.strerror or err})", path) from err
-    if not data:
-        raise PipelineError("empty image file (0 bytes)", path)
-    _check_complete(data, path)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise PipelineError("not a readable image (unknown format or corrupt data)", path)
+    image = decode_image(path, cv2.IMREAD_UNCHANGED)
     try:
         return as_bgr(image)
     except ValueError as err:

@@ -20,8 +20,9 @@ from pipeline.core.manifest import run_stage
 from pipeline.core.parallel import default_workers, parallel_map
 from pipeline.core.paths import PROJECT_ROOT, data_dir, submissions_dir, work_dir
 from pipeline.core.seeding import derive_seed
-from pipeline.ecg.competition import Competition, check_test_images, find_competition, index_images, \
-    is_competition, test_ids
+from pipeline.core.images import check_image_file
+from pipeline.ecg.competition import Competition, check_test_images, check_train_records, find_competition, \
+    index_images, is_competition, test_ids
 
 TASK = "ecg"
 VAL_FRACTION = 0.2
@@ -71,15 +72,28 @@ def stage0(args: argparse.Namespace) -> None:
         comp = find_competition(root)
         test = read_test_csv(comp.test_csv)
         unused = check_test_images(comp, test)
+        if unused:
+            print(f"warning: {comp.root / 'test'}: {len(unused)} image(s) have no row in test.csv and are "
+                  f"ignored, first: {unused[0]}")
+        checked = check_train_records(comp)
         table = index_images(comp, test)
-        for path in table["path"]:
-            _check_image(Path(path))
+        bad_test = []
+        for path, split in zip(table["path"], table["split"]):
+            try:
+                check_image_file(path)
+            except PipelineError as err:
+                if split != "test":
+                    raise
+                # A test image must still get a prediction: stage2 gives it the fallback and reports it.
+                print(f"warning: {err}; stage2 will give it the flat fallback prediction")
+                bad_test.append(Path(path).name)
         splits = _split(table, args.seed)
         with atomic_path(work / "index.csv") as tmp:
             table.to_csv(tmp, index=False)
         with atomic_path(work / "splits.csv") as tmp:
             splits.to_csv(tmp, index=False)
-        return {"images": len(table), "unused_test_images": unused,
+        return {"images": len(table), "unused_test_images": unused, "unreadable_test_images": bad_test,
+                "train_records_checked": checked,
                 "splits": splits["split"].value_counts().to_dict()}
 
     run_stage(TASK, "stage0", index, inputs=[root], outputs=[work / "index.csv", work / "splits.csv"],
@@ -90,16 +104,6 @@ def _contact_sheet(path: Path, seed: int) -> Path:
     from pipeline.ecg.contact_sheet import contact_sheet
 
     return contact_sheet(path, seed=seed)
-
-
-def _check_image(path: Path) -> None:
-    """Cheap validity check of an image file: it exists, is not empty and its header decodes."""
-    import cv2
-
-    if not path.exists() or path.stat().st_size == 0:
-        raise PipelineError("image file is missing or empty", path)
-    if cv2.haveImageReader(str(path)) is False:
-        raise PipelineError("not a readable image", path)
 
 
 # ---------------------------------------------------------------- stage1: model
@@ -134,7 +138,7 @@ def _predict_one(job: tuple[str, int, str, str]) -> str:
 
     image_id, fs, image_path, cache_path = job
     cache = Path(cache_path)
-    if cache.exists():
+    if cache.exists() and readable_prediction(cache):
         return cache_path
     result = safe_digitize_file(Path(image_path), fs)
     arrays = {f"signal/{lead}": np.asarray(v, dtype=np.float64) for lead, v in result.signals.items()}
@@ -154,6 +158,28 @@ def load_prediction(cache: Path) -> tuple[dict[str, np.ndarray], dict[str, np.nd
         paths = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("path/")}
         diagnostics = json.loads(bytes(z["diagnostics"]).decode())
     return signals, paths, diagnostics
+
+
+def readable_prediction(cache: Path) -> bool:
+    """Whether a cache file loads (a damaged one, e.g. from a full disk outside our atomic writes, is redone)."""
+    try:
+        load_prediction(cache)
+    except Exception:  # zip, pickle, JSON and key errors: anything unreadable is redone
+        return False
+    return True
+
+
+DOUBTFUL_FLAGS = ("turned_90", "turned_180", "turned_270", "grid_not_found", "scale_fallback", "row_fallback",
+                  "x_fallback", "row_ends_disagree", "x0_outside_page", "low_confidence")
+"""Diagnostics flags of a page read with a guess: failures.txt lists them as '<id>: doubtful: <flag>'."""
+
+
+def failure_lines(image_id: str, flags: list[str]) -> list[str]:
+    """The failure-report lines of one image: every failed step, then every doubtful one."""
+    failed = [f"{image_id}: {flag}" for flag in flags if str(flag).startswith("failed")]
+    doubtful = [f"{image_id}: doubtful: {flag}" for flag in flags
+                if str(flag).split(":")[0] in DOUBTFUL_FLAGS]
+    return failed + doubtful
 
 
 def predictions_dir() -> Path:
@@ -183,16 +209,21 @@ def stage2(args: argparse.Namespace) -> None:
 
     def predict() -> dict:
         test, caches = predict_competition(comp, args.workers)
-        predictions, failures = {}, []
+        predictions, lines, failed = {}, [], 0
         for image_id, cache in caches.items():
             signals, _, diagnostics = load_prediction(cache)
             predictions[image_id] = signals
-            failures += [f"{image_id}: {flag}" for flag in diagnostics.get("flags", [])
-                         if str(flag).startswith("failed")]
+            flags = [str(f) for f in diagnostics.get("flags", [])]
+            lines += failure_lines(image_id, flags)
+            failed += any(f.startswith("failed") for f in flags)
         submission = build_submission(test, predictions)
         write_submission(submission, target, read_sample_submission(comp.sample_submission))
-        write_text_atomic(work_dir(TASK) / "stage2" / "failures.txt", "".join(f + "\n" for f in failures))
-        return {"images": len(caches), "failed_images": len(failures), "rows": len(submission)}
+        write_text_atomic(work_dir(TASK) / "stage2" / "failures.txt", "".join(f + "\n" for f in lines))
+        if failed:
+            print(f"{failed} image(s) could not be digitized and got the flat fallback prediction; "
+                  f"see {work_dir(TASK) / 'stage2' / 'failures.txt'}")
+        return {"images": len(caches), "failed_images": failed, "rows": len(submission),
+                "doubtful_images": len({line.split(":")[0] for line in lines if ": doubtful: " in line})}
 
     run_stage(TASK, "stage2", predict, force=args.force,
               inputs=[comp.test_csv, comp.root / "test", comp.sample_submission],

@@ -80,8 +80,12 @@ def test_bad_files_raise_or_fall_back(tmp_path):
 
 def test_blank_and_noise_pages_do_not_crash(tmp_path):
     blank = np.full((850, 1100, 3), 255, np.uint8)
-    result = digitize_image(blank, 250)
-    assert all(np.isfinite(v).all() for v in result.signals.values())
+    with pytest.raises(PipelineError, match="blank page"):
+        digitize_image(blank, 250)
+    cv2.imwrite(str(tmp_path / "blank.png"), blank)
+    result = safe_digitize_file(tmp_path / "blank.png", 250)
+    assert result.flags[0].startswith("failed:") and "blank.png" in result.flags[0]
+    assert all(np.isfinite(v).all() and not v.any() for v in result.signals.values())
     noise = np.random.default_rng(0).integers(0, 256, (400, 500, 3), dtype=np.uint8)
     path = tmp_path / "noise.png"
     cv2.imwrite(str(path), noise)
@@ -95,3 +99,28 @@ def test_digitize_file_reads_a_written_page(tmp_path):
     cv2.imwrite(str(path), image)
     result = digitize_file(path, 256)
     assert snr_db(record, result, 256) >= 15.0
+
+
+def test_orientation_helpers() -> None:
+    from pipeline.ecg.digitize import _ROTATIONS, _unrotate_points, looks_upright
+
+    assert looks_upright([3, 3, 2, 0]) and looks_upright([2, 2, 2, 1])
+    assert not looks_upright([0, 3, 3, 3]) and not looks_upright([3, 3, 3, 2]) and not looks_upright([0, 0, 0, 0])
+    h, w = 5, 8
+    page = np.arange(h * w).reshape(h, w)
+    for degrees, code in _ROTATIONS.items():
+        turned = cv2.rotate(page, code)
+        ys, xs = np.nonzero(np.ones_like(turned))
+        back = _unrotate_points(np.column_stack([xs, ys]).astype(float), degrees, (h, w)).astype(int)
+        assert np.array_equal(page[back[:, 1], back[:, 0]], turned[ys, xs])
+
+
+def test_turned_pages_read_like_the_upright_one(tmp_path) -> None:
+    record, image = rendered(500, 5)
+    upright = digitize_image(image, 500)
+    for code, flag in ((cv2.ROTATE_180, "turned_180"), (cv2.ROTATE_90_CLOCKWISE, "turned_270")):
+        result = digitize_image(cv2.rotate(image, code), 500)
+        assert result.flags[0] == flag
+        for lead in LEADS:
+            np.testing.assert_allclose(result.signals[lead], upright.signals[lead], atol=0.02)
+        assert all(len(p) for p in result.paths.values())

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.images import decode_image
 from pipeline.core.io import atomic_path, write_text_atomic
 
 ANNOTATION_SUFFIX = "_annotations.json"
@@ -175,10 +176,7 @@ def read_annotation(path: str | Path) -> FarmerAnnotation:
 
 def read_image(path: str | Path) -> np.ndarray:
     """A sample's PNG as RGB uint8 (H, W, 3); the alpha channel CircleFarmer writes is always opaque."""
-    path = Path(path)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise PipelineError("unreadable or truncated image", path)
+    img = decode_image(path, cv2.IMREAD_COLOR)
     return np.ascontiguousarray(img[:, :, ::-1])
 
 

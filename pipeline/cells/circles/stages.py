@@ -295,6 +295,14 @@ def stage3(args: argparse.Namespace) -> None:
 STAGES = {"stage0": stage0, "stage1": stage1, "stage2": stage2, "stage3": stage3}
 
 
+def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
+    """Optional overrides of `CirclesSettings` (unset ones keep the defaults), e.g. a quick small run."""
+    g = parser.add_argument_group("settings overrides (default: CirclesSettings)")
+    for name, kind in (("n_images", int), ("seed", int), ("workers", int), ("shift_n", int), ("epochs", int),
+                       ("model", str), ("image_size", int), ("batch_size", int), ("patience", int)):
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
+
+
 # --- step commands --------------------------------------------------------------------------------------------
 
 
