@@ -107,7 +107,8 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # the interval holds p; rounding can put an end a hair past it when p is 0 or 1
+    return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
 
 
 def plot_shift(table: pd.DataFrame, path: str | Path, title: str = "accuracy under controlled shifts") -> None:

@@ -44,3 +44,10 @@ def test_wilson() -> None:
     lo, hi = wilson(1.0, 100)
     assert hi == pytest.approx(1.0) and lo == pytest.approx(0.963, abs=1e-3)
     assert wilson(0.5, 0) == (0.0, 1.0)
+
+
+def test_wilson_interval_always_holds_the_proportion() -> None:
+    for n in range(1, 400):  # before the clamp, p = 1 gave an upper end below 1 for 628 of n < 2000
+        for k in (0, n // 3, n):
+            lo, hi = wilson(k / n, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0
