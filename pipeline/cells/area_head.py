@@ -23,11 +23,12 @@ from torch import nn
 class AreaCounter(nn.Module):
     """timm features at `stage` (reduction 2**(stage+1) for most backbones) -> class fractions -> logits."""
 
-    def __init__(self, backbone: str, num_classes: int, stage: int = 2, init_scale: float = 50.0) -> None:
+    def __init__(self, backbone: str, num_classes: int, stage: int = 2, init_scale: float = 50.0,
+                 pretrained: bool = False) -> None:
         import timm
 
         super().__init__()
-        self.body = timm.create_model(backbone, features_only=True, out_indices=(stage,))
+        self.body = timm.create_model(backbone, features_only=True, out_indices=(stage,), pretrained=pretrained)
         channels = self.body.feature_info.channels()[-1]
         self.reduction = int(self.body.feature_info.reduction()[-1])
         self.num_classes = num_classes

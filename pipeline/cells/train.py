@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pipeline.cells.area_head import dense_loss
+from pipeline.cells.area_head import AreaCounter, dense_loss
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.core.io import atomic_path, write_json_atomic, write_text_atomic
@@ -222,9 +222,7 @@ def create_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
 
     try:
         if cfg.head == "area":
-            from pipeline.cells.area_head import AreaCounter
-
-            model = AreaCounter(cfg.model, num_classes, stage=cfg.head_stage)
+            model = AreaCounter(cfg.model, num_classes, stage=cfg.head_stage, pretrained=cfg.pretrained)
         else:
             model = timm.create_model(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes, in_chans=3,
                                       **cfg.model_kwargs)
