@@ -36,6 +36,7 @@ from pipeline.cells.circles.shift import (
     shift_levels,
     shift_table,
 )
+from pipeline.cells.common import ensure
 from pipeline.cells.common import jsonable as _jsonable
 from pipeline.cells.common import probability_table
 from pipeline.cells.common import write_csv as _write_csv
@@ -152,19 +153,13 @@ def load_index() -> pd.DataFrame:
     return index
 
 
-def _ensure(stage: str, outputs: list[Path], args: argparse.Namespace) -> None:
-    """Run an earlier stage (not forced) when any of its outputs is missing."""
-    if not all(p.exists() for p in outputs):
-        STAGES[stage](argparse.Namespace(**{**vars(args), "force": False}))
-
-
 # --- stage 1 ------------------------------------------------------------------------------------------------
 
 
 def stage1(args: argparse.Namespace) -> None:
     """Train the colour classifier on the train split (early stopping on val) into work/circles/model."""
     s = settings_from_args(args)
-    _ensure("stage0", [index_path(), splits_path()], args)
+    ensure(STAGES, "stage0", [index_path(), splits_path()], args)
     outputs = [model_dir() / n for n in ("checkpoint.pt", "metrics.json", "training_curve.png", "history.csv")]
 
     def action() -> dict[str, Any]:
@@ -185,7 +180,7 @@ def stage2(args: argparse.Namespace) -> None:
     """Predict the test split and write submissions/circles.csv (id, predicted, prob_<colour>...)."""
     s = settings_from_args(args)
     checkpoint = model_dir() / "checkpoint.pt"
-    _ensure("stage1", [checkpoint, index_path(), splits_path()], args)
+    ensure(STAGES, "stage1", [checkpoint, index_path(), splits_path()], args)
 
     def action() -> dict[str, Any]:
         model, cfg, classes, _ = load_checkpoint(checkpoint)
@@ -241,7 +236,7 @@ def stage3(args: argparse.Namespace) -> None:
     """Score val and test, run the controlled shift tests, write work/circles/report/."""
     s = settings_from_args(args)
     checkpoint = model_dir() / "checkpoint.pt"
-    _ensure("stage1", [checkpoint, index_path(), splits_path()], args)
+    ensure(STAGES, "stage1", [checkpoint, index_path(), splits_path()], args)
     out = report_dir()
     outputs = [out / n for n in ("metrics.json", "confusion_val.png", "confusion_test.png", "shift_tests.csv",
                                  "shift_tests.png", "accuracy_by_margin.csv")]
