@@ -45,6 +45,10 @@ class TraceConfig:
     """Probability above which a pixel belongs to the ink run around the path."""
     search: int = 2
     """How far (px) from the path to look for ink when the path pixel itself holds none."""
+    bridge: int = 4
+    """Faint gaps up to this many px inside a column's ink run are bridged (merged spike flanks)."""
+    bridge_floor: float = 0.15
+    """A gap is bridged only if none of its pixels is fainter than this (a seam, not paper)."""
     row_reading: bool = True
     """Read steep strokes along pixel rows (sub-pixel x per row) instead of one y per column."""
 
@@ -208,8 +212,32 @@ def viterbi_band(prob: np.ndarray, y_lo: int, y_hi: int, x_lo: int, x_hi: int, b
 
 
 @njit(cache=True)
-def _runs_along_path(prob, path, x_lo, y_lo, y_hi, thr, search):
-    """Per column: ink run [top, bottom] (sub-pixel edges at prob = 0.5 * peak) and centroid."""
+def _run_end(prob, x, y, step, y_lo, y_hi, thr, bridge, floor):
+    """Last ink pixel of column x going from ink pixel y in direction step (-1 up, +1 down), jumping
+    faint gaps (every pixel >= floor) of up to `bridge` px when ink resumes beyond them: the two flanks of a QRS spike
+    narrower than the pen merge with a lighter seam between them, and stopping at the seam would
+    cut the spike's top off."""
+    s = y
+    while True:
+        while y_lo <= s + step < y_hi and prob[s + step, x] > thr:
+            s += step
+        jumped = False
+        for g in range(2, bridge + 2):
+            t = s + g * step
+            if not (y_lo <= t < y_hi) or prob[t - step, x] < floor:
+                break  # paper, not a seam: the run ends here
+            if prob[t, x] > thr:
+                s = t
+                jumped = True
+                break
+        if not jumped:
+            return s
+
+
+@njit(cache=True)
+def _runs_along_path(prob, path, x_lo, y_lo, y_hi, thr, search, bridge, floor):
+    """Per column: ink run [top, bottom] (sub-pixel edges at prob = 0.5 * peak) and centroid.
+    Faint gaps (>= floor) of up to `bridge` px inside a run are bridged (see _run_end)."""
     n = path.shape[0]
     top = np.full(n, np.nan)
     bot = np.full(n, np.nan)
@@ -230,12 +258,8 @@ def _runs_along_path(prob, path, x_lo, y_lo, y_hi, thr, search):
                 break
         if yy < 0:
             continue
-        a = yy
-        while a - 1 >= y_lo and prob[a - 1, x] > thr:
-            a -= 1
-        b = yy
-        while b + 1 < y_hi and prob[b + 1, x] > thr:
-            b += 1
+        a = _run_end(prob, x, yy, -1, y_lo, y_hi, thr, bridge, floor)
+        b = _run_end(prob, x, yy, 1, y_lo, y_hi, thr, bridge, floor)
         peak = 0.0
         sw = 0.0
         sy = 0.0
@@ -652,7 +676,8 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
         free_jump |= np.abs(xs - xb) <= 1.5
     path = viterbi_band(prob, y_lo, y_hi, x_lo, x_hi, base, c.emission, c.step_ink, c.step_paper,
                         c.prior, c.prior_free, c.saturation, free_jump)
-    top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search)
+    top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
+                                      c.bridge_floor)
     radius = stroke_radius(top, bot) if line_width <= 0 else 0.5 * float(line_width)
     if len(bars_near):
         bars = mask_vertical_bars(top, bot, xs, bars_near, bar_reach, 4.0 * radius + 3.0)

@@ -126,3 +126,21 @@ def test_excursion_from_the_baseline():
     (a, b), = excursion_runs(tr, 60.0, 50.0, 10)  # x 140..180 from x0 = 20, give or take the step's column
     assert abs(a - 120) <= 1 and abs(b - 160) <= 1
     assert excursion_runs(tr, 60.0, 50.0, 50) == []
+
+
+def test_run_end_bridges_a_faint_seam_but_not_paper() -> None:
+    """The merged flanks of a QRS spike narrower than the pen leave a lighter seam inside the column's
+    ink; the run must go on past it to the spike's top, but must stop at real paper."""
+    from pipeline.ecg.trace import _run_end
+
+    col = np.zeros((40, 1), np.float32)
+    col[5:20, 0] = 1.0
+    col[20:23, 0] = 0.3  # seam: below the run threshold, far above paper
+    col[23:35, 0] = 1.0
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 5
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 0, 0.15) == 23  # bridging off
+    col[20:23, 0] = 0.0  # paper between two strokes
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 23
+    col[20:23, 0] = 0.3
+    col[17:23, 0] = 0.3  # a seam longer than the bridge
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 23
