@@ -26,6 +26,10 @@ from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_W
 from pipeline.ecg.rectify import IDENTITY, Rectification, RectifyConfig, flatten_illumination, rectify
 
 FALLBACK_PX_PER_MM = DPI / 25.4
+PAGE_MM_W = PAGE_W / FALLBACK_PX_PER_MM
+"""The printed page's width in mm (Letter, 279.4 mm)."""
+PAGE_SCALE_TOLERANCE = 0.1
+"""A rectified page's grid period may differ this much (relative) from the page's own scale."""
 """px/mm of the competition's 2200 px wide page (200 dpi); scaled by width when no grid is found."""
 MAX_ROTATION_DEG = 5.0
 PRIOR_RANGE = 2.2
@@ -564,6 +568,15 @@ def calibrate(image: np.ndarray, rectify_config: RectifyConfig | None = None) ->
     period = max(found, key=lambda p: p.strength) if found else candidates[0]
     if not period.found:
         flags.append("grid_not_found")
+    if rect.is_page and rectify_config is not None:
+        # The page was mapped onto the frame, so its scale is known; a grid period far from it is
+        # moire or a screen's pixel raster, not the paper's grid.
+        h, w = image.shape[:2]
+        page_ppm = min(w - 1.0, (h - 1.0) * rectify_config.page_aspect) / PAGE_MM_W
+        if abs(period.px_per_mm / page_ppm - 1.0) > PAGE_SCALE_TOLERANCE:
+            period = GridPeriod(px_per_mm=page_ppm, found=True, strength=period.strength,
+                                axis_periods=period.axis_periods)
+            flags.append("scale_from_page")
     ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
     width = estimate_line_width(ink)
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,

@@ -109,3 +109,18 @@ def test_load_image_reads_rgba_png(tmp_path):
     cv2.imwrite(str(path), rgba)
     image = load_image(path)
     assert image.shape == (60, 70, 3) and image.max() == 0
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_screen_photo_scale_comes_from_the_page_when_moire_fools_the_grid(seed: int) -> None:
+    """On these screen photos the grid spectrum locks onto moire; the rectified page's own scale
+    (the Letter page mapped onto the frame) is then used instead."""
+    from pipeline.ecg import render
+    from pipeline.ecg.rectify import RectifyConfig
+
+    record = render.simulate_record(500, np.random.default_rng(seed))
+    page = render.render_page(record, 500, np.random.default_rng(seed + 1))
+    shot = render.degrade(page, "0006", np.random.default_rng(seed + 2))
+    grid = calibrate(cv2.cvtColor(shot.image, cv2.COLOR_RGB2BGR), RectifyConfig())
+    assert "scale_from_page" in grid.calibration.flags
+    assert abs(grid.calibration.px_per_mm / (200 / 25.4) - 1) < 0.03
