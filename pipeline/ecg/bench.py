@@ -37,14 +37,38 @@ def robustness_row() -> tuple[str, str, str]:
             "pipeline/cells/badinput.py)")
 
 
-def run_bench(n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
+def _digitize_all(comp, test, config) -> tuple[dict, dict, list[dict]]:
+    """(predictions, fs by id, step timings) of every test image with this digitizer config."""
     from pipeline.ecg.digitize import digitize_file
+
+    pred, fs_by_id, timings = {}, {}, []
+    digitize_file(comp.test_image(test_ids(test)[0][0]), 500, config)  # warm up numba and torch
+    for image_id, fs in test_ids(test):
+        t0 = time.perf_counter()
+        result = digitize_file(comp.test_image(image_id), fs, config)
+        total = time.perf_counter() - t0
+        steps = dict(result.diagnostics.get("timings_s", {}))
+        steps["total"] = total
+        timings.append(steps)
+        pred[image_id] = result.to_record()
+        fs_by_id[image_id] = fs
+    return pred, fs_by_id, timings
+
+
+def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = None) -> pd.DataFrame:
+    """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
+    the digitizer with it (the default one's step timings are printed)."""
+    from pipeline.ecg.digitize import DigitizeConfig
     from pipeline.ecg.evaluate import evaluate_heldout
     from pipeline.ecg.metric import score_frames, score_ratios
     from pipeline.ecg.render import IMAGE_TYPES, make_competition, render_speed
 
     types = tuple(sorted(IMAGE_TYPES))
     rows: list[tuple[str, str, str]] = []
+    configs = {"classical": DigitizeConfig(segmenter=None)}
+    if segmenter is not None:
+        configs["segmenter"] = DigitizeConfig(segmenter=segmenter)
+    default = "segmenter" if segmenter is not None else "classical"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ecg"
         n_test = n_per_type * len(types)
@@ -62,32 +86,28 @@ def run_bench(n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
         test = read_test_csv(comp.test_csv)
         kinds = pd.read_csv(comp.hidden / "test_types.csv", dtype={"id": str, "image_type": str})
         kind_of = dict(zip(kinds["id"], kinds["image_type"]))
-        truth, pred, fs_by_id, timings = {}, {}, {}, []
-        digitize_file(comp.test_image(test_ids(test)[0][0]), 500)  # warm up numba before timing
-        for image_id, fs in test_ids(test):
-            t0 = time.perf_counter()
-            result = digitize_file(comp.test_image(image_id), fs)
-            total = time.perf_counter() - t0
-            steps = dict(result.diagnostics.get("timings_s", {}))
-            steps["total"] = total
-            timings.append(steps)
-            pred[image_id] = result.to_record()
-            truth[image_id] = pd.read_csv(comp.hidden / "signals" / f"{image_id}.csv")
-            fs_by_id[image_id] = fs
-        report = score_frames(truth, pred, fs_by_id)
+        truth = {i: pd.read_csv(comp.hidden / "signals" / f"{i}.csv") for i, _ in test_ids(test)}
+        reports, timings = {}, []
+        for name, config in configs.items():
+            pred, fs_by_id, steps_of = _digitize_all(comp, test, config)
+            reports[name] = score_frames(truth, pred, fs_by_id)
+            if name == default:
+                timings = steps_of
 
     steps = pd.DataFrame(timings).fillna(0.0)
     for step in steps.columns:
         rows.append((f"digitize: {step}", f"{steps[step].mean():.3f} s/image",
                      f"max {steps[step].max():.3f} s, 1 process"))
-    per_image = report.per_image.assign(image_type=lambda d: d["id"].map(kind_of))
-    for kind, group in per_image.groupby("image_type"):
-        rows.append((f"SNR type {kind}", f"{score_ratios(group['ratio'].to_numpy()):.2f} dB",
-                     f"{len(group)} synthetic test images"))
-    rows.append(("SNR synthetic, all types", f"{report.snr_db:.2f} dB", f"{len(per_image)} images"))
-    heldout = evaluate_heldout()
-    for image, snr in zip(heldout["id"], heldout["snr_db"]):
-        rows.append((f"SNR heldout {image}", f"{snr:.2f} dB", "ecg-image-kit rendering of a real record"))
+    for name, report in reports.items():
+        per_image = report.per_image.assign(image_type=lambda d: d["id"].map(kind_of))
+        for kind, group in per_image.groupby("image_type"):
+            rows.append((f"SNR type {kind}, {name}", f"{score_ratios(group['ratio'].to_numpy()):.2f} dB",
+                         f"{len(group)} synthetic test images"))
+        rows.append((f"SNR synthetic, all types, {name}", f"{report.snr_db:.2f} dB", f"{len(per_image)} images"))
+    for name, config in configs.items():
+        heldout = evaluate_heldout(config)
+        for image, snr in zip(heldout["id"], heldout["snr_db"]):
+            rows.append((f"SNR heldout {image}, {name}", f"{snr:.2f} dB", "ecg-image-kit rendering of a real record"))
     rows.append(("peak memory", f"{peak_rss_gib():.2f} GiB", "resident set of this process"))
     rows.append(robustness_row())
     table = pd.DataFrame(rows, columns=["measure", "value", "note"])

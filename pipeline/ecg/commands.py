@@ -1,4 +1,4 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, bench.
+"""Step commands of the ECG task: render, digitize, score, heldout, bench, ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -25,14 +25,24 @@ def cmd_render(args: argparse.Namespace) -> None:
     print(f"synthetic competition written to {args.out}")
 
 
+def _segmenter_arg(value: str | None) -> str | None:
+    """--segmenter: a checkpoint path, 'none' for the classical digitizer, or None for the default."""
+    from pipeline.ecg.digitize import DigitizeConfig
+
+    if value is None:
+        return DigitizeConfig().segmenter
+    return None if value.lower() == "none" else value
+
+
 def cmd_digitize(args: argparse.Namespace) -> None:
     """Digitize each image into OUT/<stem>.csv; a bad image stops with a one-line error naming it."""
-    from pipeline.ecg.digitize import digitize_file
+    from pipeline.ecg.digitize import DigitizeConfig, digitize_file
 
     out = Path(args.out)
+    config = DigitizeConfig(segmenter=_segmenter_arg(args.segmenter))
     for image in args.images:
         stem = Path(image).stem
-        result = digitize_file(Path(image), args.fs)
+        result = digitize_file(Path(image), args.fs, config)
         with atomic_path(out / f"{stem}.csv") as tmp:
             result.to_record().to_csv(tmp, index=False, float_format="%.5f")
         flags = result.diagnostics.get("flags", [])
@@ -89,7 +99,28 @@ def cmd_heldout(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from pipeline.ecg.bench import run_bench
 
-    run_bench(n_per_type=args.n_per_type, workers=args.workers)
+    run_bench(n_per_type=args.n_per_type, workers=args.workers, segmenter=_segmenter_arg(args.segmenter))
+
+
+def cmd_ship_segmenter(args: argparse.Namespace) -> None:
+    """Make a trained checkpoint the package's default (weights/segment_default.pt and its .json record)."""
+    from pipeline.core.io import write_json_atomic, write_bytes_atomic
+    from pipeline.core.paths import work_dir
+    from pipeline.ecg.segment import DEFAULT_CHECKPOINT, file_sha256, read_checkpoint
+
+    source = Path(args.checkpoint) if args.checkpoint else work_dir("ecg") / "model" / "segment.pt"
+    _, config, facts = read_checkpoint(source)
+    record_path = source.parent / "model.json"
+    trained = json.loads(record_path.read_text()) if record_path.exists() else {}
+    history = source.parent / "history.json"
+    write_bytes_atomic(DEFAULT_CHECKPOINT, source.read_bytes())
+    record = {"sha256": file_sha256(DEFAULT_CHECKPOINT), "bytes": DEFAULT_CHECKPOINT.stat().st_size,
+              "command": facts.get("command", ""), "data_hash": facts.get("data_hash", ""),
+              "epoch": facts.get("epoch"), "torch": facts.get("torch"), "config": facts.get("train_config"),
+              "best_val_snr_db": trained.get("best_val_snr_db"), "train_s": trained.get("train_s"),
+              "history": json.loads(history.read_text())["history"] if history.exists() else []}
+    write_json_atomic(DEFAULT_CHECKPOINT.with_suffix(".json"), record)
+    print(f"{source} -> {DEFAULT_CHECKPOINT} (sha256 {record['sha256'][:16]}..., {record['bytes']} bytes)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -109,6 +140,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                    help="also write <stem>.beats.csv (P, QRS, T onsets, peaks, offsets) and print the rhythm")
     p.add_argument("--report", action="store_true",
                    help="also write <stem>.overlay.png and <stem>.report.md (doubtful steps, diagnostics)")
+    p.add_argument("--segmenter", metavar="CHECKPOINT|none",
+                   help="row-segmentation checkpoint (default: the one shipped; none: classical digitizer)")
     p.set_defaults(func=cmd_digitize)
 
     p = commands.add_parser("score", help="DESIGN 4.2 score of PRED_DIR/<stem>.csv against TRUTH_DIR")
@@ -123,7 +156,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("bench", help="seconds per image per step, SNR per type, peak memory")
     p.add_argument("--n-per-type", type=int, default=4)
     p.add_argument("--workers", type=int, default=default_workers())
+    p.add_argument("--segmenter", metavar="CHECKPOINT|none",
+                   help="row-segmentation checkpoint (default: the one shipped; none: classical only)")
     p.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("ship-segmenter", help="make a trained checkpoint (default: stage1's) the "
+                                                   "package's default segmenter, with its record")
+    p.add_argument("--checkpoint", help="default: work/ecg/model/segment.pt")
+    p.set_defaults(func=cmd_ship_segmenter)
 
     from pipeline.ecg.kaggle_commands import add_commands as add_kaggle_commands
 

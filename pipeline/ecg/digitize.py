@@ -1,8 +1,9 @@
-"""The classical digitizer: an ECG page image in, 12 lead signals out.
+"""The digitizer: an ECG page image in, 12 lead signals out.
 
 rectify (photos: page quadrilateral -> canonical frame, even light) -> grid (deskew, px/mm, grid
-removal) -> detect_layout (rows, time axis) -> probability (ink map) ->
-trace (Viterbi per row, sub-pixel y) -> signals (mV, leads, Einthoven repair).
+removal) -> detect_layout (rows, time axis) -> probability (ink map) -> segment (optional learned
+U-Net: whose ink is it, which ink is no trace; probability.row_maps) -> trace (Viterbi per row,
+sub-pixel y) -> signals (mV, leads, Einthoven repair).
 
 `digitize_image` works on an array (refusing tiny and blank pages, reading pages turned by 90 or 180
 degrees upright), `digitize_file` on a file (clear errors for bad files), and `safe_digitize_file`
@@ -25,10 +26,12 @@ from pipeline.ecg.detect_layout import DetectedLayout, detect_layout, scale_from
 from pipeline.ecg.grid import GridResult, as_bgr, calibrate, ink_map, load_image
 from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, PageLayout, lead_window, n_samples
 from pipeline.ecg.rectify import RectifyConfig
-from pipeline.ecg.probability import ProbabilityConfig, trace_probability
+from pipeline.ecg.segment import DEFAULT_CHECKPOINT, N_ROWS
+from pipeline.ecg.probability import ProbabilityConfig, row_maps, trace_probability
 from pipeline.ecg.signals import (RowSignal, cut_leads, einthoven_repair, finalize, row_signal)
 from pipeline.ecg.trace import RowTrace, TraceConfig, excursion_runs, gap_runs, shared_ink_runs, trace_row
 
+SHIPPED_SEGMENTER = str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None
 LOW_CONFIDENCE = 0.5
 MAX_REGIONS = 20
 """Doubtful regions kept per kind (the longest ones) in the diagnostics."""
@@ -51,6 +54,9 @@ class DigitizeConfig:
     """Also move well-traced limb leads onto Einthoven's relations (not only repair bad ones)."""
     rectify: RectifyConfig | None = RectifyConfig()
     """Perspective rectification of photographed pages before the grid step (None: off)."""
+    segmenter: str | None = SHIPPED_SEGMENTER
+    """Path of a row-segmentation checkpoint (segment.py), by default the one shipped with the package;
+    None: the classical ink map for every row."""
 
 
 @dataclass(frozen=True)
@@ -151,16 +157,26 @@ def _unrotate_points(xy: np.ndarray, degrees: int, shape: tuple[int, int]) -> np
     return xy
 
 
-def _trace_rows(prob: np.ndarray, found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
-    """Trace every row from just before t = 0 to a little past the traces' detected end."""
+def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
+    """Trace every row, row r in maps[r], from just before t = 0 to a little past the traces' end."""
     layout = found.layout
     x_lo = int(np.floor(layout.x0)) - 1
-    x_hi = min(prob.shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
+    x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
     col_px = DURATION_S / N_COLUMNS * layout.px_per_s
     boundaries = [layout.x0 + k * col_px for k in range(N_COLUMNS)]
-    return [trace_row(prob, band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
+    return [trace_row(maps[r], band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
                       bars_near=boundaries, bar_reach=0.75 * layout.px_per_mm)
             for r, band in enumerate(found.bands)]
+
+
+def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
+    """Columns within reach_mm of a lead's start (t = 0 and the column boundaries)."""
+    xs = np.arange(width)
+    col_px = DURATION_S / N_COLUMNS * layout.px_per_s
+    near = np.zeros(width, bool)
+    for k in range(N_COLUMNS):
+        near |= np.abs(xs - (layout.x0 + k * col_px)) <= reach_mm * layout.px_per_mm
+    return near
 
 
 def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
@@ -355,15 +371,25 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, grid_s: fl
     t = time.perf_counter()
     prob = trace_probability(grid.ink, config.probability)
     timings["probability"] = time.perf_counter() - t
+    if config.segmenter is not None and len(found.bands) == N_ROWS:
+        from pipeline.ecg.segment import row_probabilities  # torch loads only when a segmenter is used
+
+        t = time.perf_counter()
+        maps = row_maps(prob, row_probabilities(grid.image, config.segmenter), config.probability,
+                        keep_columns=_lead_start_columns(found.layout, prob.shape[1],
+                                                         config.probability.lead_start_keep_mm))
+        timings["segment"] = time.perf_counter() - t
+    else:
+        maps = [prob] * len(found.bands)
 
     t = time.perf_counter()
-    traces = _trace_rows(prob, found, config)
+    traces = _trace_rows(maps, found, config)
     # Where the traces really end: the ink-based end can run on along grid remnants or text.
     traced_end = _traced_end(traces)
     if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
         found = found.with_end(traced_end, cal.grid_found, cal.px_per_mm)
         found = replace(found, flags=found.flags + ("x_end_from_trace",))
-        traces = _trace_rows(prob, found, config)
+        traces = _trace_rows(maps, found, config)
     if "scale_fallback" in found.flags:
         # No grid and no separators: the lead changes of rows 0-2 (where one lead's pen stroke ends
         # and the next one's starts) stand at 2.5, 5 and 7.5 s.
@@ -374,7 +400,7 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, grid_s: fl
             found = replace(found, separators=tuple(breaks),
                             flags=tuple(f for f in found.flags if f != "scale_fallback")
                             + ("scale_from_lead_breaks",))
-            traces = _trace_rows(prob, found, config)
+            traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
     found = found.with_pen(_end_cap(traces, found.x_end), fs)
     layout = found.layout

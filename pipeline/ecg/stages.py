@@ -27,7 +27,7 @@ from pipeline.ecg.competition import Competition, check_test_images, check_train
 TASK = "ecg"
 VAL_FRACTION = 0.2
 DIGITIZER_SOURCES = ("grid.py", "detect_layout.py", "probability.py", "trace.py", "signals.py", "digitize.py",
-                     "layout.py")
+                     "layout.py", "rectify.py", "segment.py")
 REPORT_SOURCES = [PROJECT_ROOT / "pipeline/ecg" / name for name in
                   ("report.py", "beats.py", "rhythm.py", "failures.py", "overlay.py", "metric.py")]
 # Listed as files, not the folder, so that __pycache__ does not change the hash.
@@ -108,39 +108,70 @@ def _contact_sheet(path: Path, seed: int) -> Path:
 
 # ---------------------------------------------------------------- stage1: model
 def digitizer_hash() -> str:
-    """Content hash of the digitizer's code (and, later, its weights): the key of cached predictions."""
+    """Content hash of the digitizer's code and of the segmenter it uses: the key of cached predictions."""
     h = hashlib.sha256()
     for name in DIGITIZER_SOURCES:
         path = PROJECT_ROOT / "pipeline" / "ecg" / name
         if path.exists():
             h.update(name.encode() + path.read_bytes())
+    checkpoint = segmenter_checkpoint()
+    if checkpoint is not None:
+        h.update(checkpoint.read_bytes())
     return h.hexdigest()[:16]
 
 
+def segmenter_checkpoint() -> Path | None:
+    """The row segmenter stage2 uses: stage1's if trained, else the one shipped, else None (classical)."""
+    from pipeline.ecg.segment import DEFAULT_CHECKPOINT
+
+    trained = work_dir(TASK) / "model" / "segment.pt"
+    for path in (trained, DEFAULT_CHECKPOINT):
+        if path.is_file():
+            return path
+    return None
+
+
 def stage1(args: argparse.Namespace) -> None:
-    """Record the digitizer used by stage2 (the classical digitizer has nothing to train yet)."""
-    out = work_dir(TASK) / "model" / "model.json"
+    """Train the row segmenter on rendered pages (segment_train.py) into work/ecg/model/segment.pt."""
+    from pipeline.ecg.segment_train import settings, train_segmenter
 
-    def record() -> dict:
-        info = {"kind": "classical", "digitizer_hash": digitizer_hash(),
-                "note": "non-learned digitizer: grid removal, ink probability, numba Viterbi tracer"}
-        write_json_atomic(out, info)
-        return info
+    folder = work_dir(TASK) / "model"
+    config = settings(epochs=args.epochs, steps_per_epoch=args.steps, n_pages=args.n_pages,
+                      n_val_pages=args.n_val_pages, n_val_images=args.n_val_images,
+                      minutes=args.minutes, seed=args.seed, pretrained=args.pretrained or None)
+    command = ("python -m pipeline ecg stage1 " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in (("epochs", config.epochs), ("steps", config.steps_per_epoch),
+                                                     ("n_pages", config.n_pages),
+                                                     ("n_val_pages", config.n_val_pages),
+                                                     ("n_val_images", config.n_val_images),
+                                                     ("minutes", config.minutes),
+                                                     ("seed", config.seed)))).strip()
 
-    run_stage(TASK, "stage1", record, inputs=[PROJECT_ROOT / "pipeline/ecg"], outputs=[out],
-              config={"kind": "classical"}, force=args.force)
+    def train() -> dict:
+        from pipeline.ecg.segment import file_sha256
+
+        result = train_segmenter(folder, config, workers=args.workers, command=command)
+        result["sha256"] = file_sha256(folder / "segment.pt")
+        write_json_atomic(folder / "model.json", {"kind": "segmenter", **result, "command": command})
+        return result
+
+    sources = [PROJECT_ROOT / "pipeline/ecg" / n for n in ("segment.py", "segment_data.py", "segment_train.py")]
+    run_stage(TASK, "stage1", train, inputs=[*sources, *RENDER_SOURCES,
+                                             *(PROJECT_ROOT / "pipeline/ecg" / n for n in DIGITIZER_SOURCES)],
+              outputs=[folder / "segment.pt", folder / "model.json"], config={"command": command},
+              force=args.force)
 
 
 # ---------------------------------------------------------------- stage2: predict
-def _predict_one(job: tuple[str, int, str, str]) -> str:
+def _predict_one(job: tuple[str, int, str, str, str | None]) -> str:
     """Digitize one image into its cache file (atomic); returns the cache path. Runs in a worker."""
-    from pipeline.ecg.digitize import safe_digitize_file
+    from pipeline.ecg.digitize import DigitizeConfig, safe_digitize_file
 
-    image_id, fs, image_path, cache_path = job
+    image_id, fs, image_path, cache_path, segmenter = job
     cache = Path(cache_path)
     if cache.exists() and readable_prediction(cache):
         return cache_path
-    result = safe_digitize_file(Path(image_path), fs)
+    result = safe_digitize_file(Path(image_path), fs, DigitizeConfig(segmenter=segmenter))
     arrays = {f"signal/{lead}": np.asarray(v, dtype=np.float64) for lead, v in result.signals.items()}
     arrays.update({f"path/{key}": np.asarray(v, dtype=np.float64) for key, v in result.paths.items()})
     arrays["diagnostics"] = np.frombuffer(json.dumps(result.diagnostics, default=str,
@@ -193,7 +224,9 @@ def predict_competition(comp: Competition, workers: int) -> tuple[pd.DataFrame, 
     test = read_test_csv(comp.test_csv)
     check_test_images(comp, test)
     out = predictions_dir()
-    jobs = [(i, fs, str(comp.test_image(i)), str(out / f"{i}.npz")) for i, fs in test_ids(test)]
+    checkpoint = segmenter_checkpoint()
+    segmenter = None if checkpoint is None else str(checkpoint)
+    jobs = [(i, fs, str(comp.test_image(i)), str(out / f"{i}.npz"), segmenter) for i, fs in test_ids(test)]
     parallel_map(_predict_one, jobs, workers, desc="digitize")
     return test, {job[0]: Path(job[3]) for job in jobs}
 
@@ -260,6 +293,21 @@ STAGES = {"stage0": stage0, "stage1": stage1, "stage2": stage2, "stage3": stage3
 
 def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes")
+    if stage == "stage1":
+        from pipeline.ecg.segment_train import SegmentTrainConfig
+
+        d = SegmentTrainConfig()
+        parser.add_argument("--epochs", type=int, default=d.epochs)
+        parser.add_argument("--steps", type=int, default=d.steps_per_epoch, help="training steps per epoch")
+        parser.add_argument("--n-pages", type=int, default=d.n_pages, help="rendered training pages")
+        parser.add_argument("--n-val-pages", type=int, default=d.n_val_pages, help="pages for pixel IoU")
+        parser.add_argument("--n-val-images", type=int, default=d.n_val_images,
+                            help="rendered images digitized for the validation SNR of every epoch")
+        parser.add_argument("--minutes", type=float, default=d.minutes,
+                            help="stop after this much training time (0: no limit)")
+        parser.add_argument("--seed", type=int, default=d.seed)
+        parser.add_argument("--pretrained", action="store_true",
+                            help="start the encoder from ImageNet weights (needs them downloadable)")
     if stage == "stage0":
         parser.add_argument("--n-train", type=int, default=6, help="synthetic train records")
         parser.add_argument("--n-test", type=int, default=12, help="synthetic test images")

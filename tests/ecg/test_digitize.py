@@ -124,3 +124,16 @@ def test_turned_pages_read_like_the_upright_one(tmp_path) -> None:
         for lead in LEADS:
             np.testing.assert_allclose(result.signals[lead], upright.signals[lead], atol=0.02)
         assert all(len(p) for p in result.paths.values())
+
+
+def test_shipped_segmenter_is_used_and_does_not_lose_a_clean_page(clean_result):
+    """The default config carries the shipped row segmenter; it must not do worse than the classical
+    ink map on a clean render (within 1 dB), and its step is timed."""
+    from pipeline.ecg.digitize import DigitizeConfig
+
+    record, result = clean_result
+    assert DigitizeConfig().segmenter is not None and "segment" in result.diagnostics["timings_s"]
+    _, image = rendered(500, 11)
+    classical = digitize_image(image, 500, DigitizeConfig(segmenter=None))
+    assert "segment" not in classical.diagnostics["timings_s"]
+    assert snr_db(record, result, 500) >= snr_db(record, classical, 500) - 1.0

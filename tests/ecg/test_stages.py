@@ -75,3 +75,22 @@ def test_test_row_without_image_is_one_line_error(roots: Path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "test.csv" in err[0] and victim.stem in err[0]
     assert not (roots / "subs" / "ecg.csv").exists()
+
+
+def test_stage1_trains_a_segmenter_that_stage2_then_uses(roots: Path, capsys) -> None:
+    from pipeline.ecg.stages import segmenter_checkpoint
+
+    tiny = ["--epochs", "1", "--steps", "2", "--n-pages", "2", "--n-val-pages", "1", "--n-val-images", "1",
+            "--workers", "1"]
+    assert run("stage1", *tiny) == 0
+    model = roots / "work" / "ecg" / "model"
+    info = json.loads((model / "model.json").read_text())
+    history = json.loads((model / "history.json").read_text())["history"]
+    assert info["kind"] == "segmenter" and info["epochs_run"] == 1 and len(history) == 1
+    assert np.isfinite(history[0]["val_snr_db"]) and 0.0 <= history[0]["val_iou"] <= 1.0
+    assert (model / "curves.png").stat().st_size > 1000 and not (model / "candidate.pt").exists()
+    assert info["command"].startswith("python -m pipeline ecg stage1 --epochs 1 --steps 2")
+    assert segmenter_checkpoint() == model / "segment.pt"
+    capsys.readouterr()
+    assert run("stage1", *tiny) == 0
+    assert "skipped" in capsys.readouterr().out
