@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +23,9 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, desc: s
     bar_args = dict(total=len(items), desc=desc, unit="item", disable=len(items) < 2)
     if workers <= 1 or len(items) < 2:
         return [fn(x) for x in tqdm(items, **bar_args)]
-    pool = ProcessPoolExecutor(max_workers=workers)
+    # forkserver, not fork: a worker forked from a process whose torch (OpenMP) threads already ran
+    # hangs at its first torch call (the ECG segmenter runs in stage2's workers).
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
     try:
         results: Iterable[R] = pool.map(fn, items, chunksize=1)
         out = list(tqdm(results, **bar_args))

@@ -225,7 +225,7 @@ def train_segmenter(out_dir: Path, config: SegmentTrainConfig = SegmentTrainConf
             scaler.step(opt)
             scaler.update()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         model.eval()
         save_checkpoint(trial, model.cpu(), config.model, {**facts, "epoch": epoch})
         model.to(device)

@@ -49,5 +49,5 @@ def test_loss_is_lower_for_the_right_answer_and_training_lowers_it() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
