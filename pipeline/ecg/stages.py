@@ -1,6 +1,6 @@
 """The ECG task's stages (DESIGN 3) and step commands (DESIGN 4.4).
 
-stage0 makes or indexes the competition data, stage1 records the digitizer model, stage2 digitizes the
+stage0 makes or indexes the competition data, stage1 trains the row segmenter, stage2 digitizes the
 test images and writes submissions/ecg.csv, stage3 scores it and writes the report.
 """
 
