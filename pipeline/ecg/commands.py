@@ -104,9 +104,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_ship_segmenter(args: argparse.Namespace) -> None:
     """Make a trained checkpoint the package's default (weights/segment_default.pt and its .json record)."""
-    from pipeline.core.io import write_json_atomic, write_bytes_atomic
+    from pipeline.core.io import sha256_file, write_bytes_atomic, write_json_atomic
     from pipeline.core.paths import work_dir
-    from pipeline.ecg.segment import DEFAULT_CHECKPOINT, file_sha256, read_checkpoint
+    from pipeline.ecg.segment import DEFAULT_CHECKPOINT, read_checkpoint
 
     source = Path(args.checkpoint) if args.checkpoint else work_dir("ecg") / "model" / "segment.pt"
     _, config, facts = read_checkpoint(source)
@@ -114,7 +114,7 @@ def cmd_ship_segmenter(args: argparse.Namespace) -> None:
     trained = json.loads(record_path.read_text()) if record_path.exists() else {}
     history = source.parent / "history.json"
     write_bytes_atomic(DEFAULT_CHECKPOINT, source.read_bytes())
-    record = {"sha256": file_sha256(DEFAULT_CHECKPOINT), "bytes": DEFAULT_CHECKPOINT.stat().st_size,
+    record = {"sha256": sha256_file(DEFAULT_CHECKPOINT), "bytes": DEFAULT_CHECKPOINT.stat().st_size,
               "command": facts.get("command", ""), "data_hash": facts.get("data_hash", ""),
               "epoch": facts.get("epoch"), "torch": facts.get("torch"), "config": facts.get("train_config"),
               "best_val_snr_db": trained.get("best_val_snr_db"), "train_s": trained.get("train_s"),

@@ -162,20 +162,23 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
     layout = found.layout
     x_lo = int(np.floor(layout.x0)) - 1
     x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
-    col_px = DURATION_S / N_COLUMNS * layout.px_per_s
-    boundaries = [layout.x0 + k * col_px for k in range(N_COLUMNS)]
     return [trace_row(maps[r], band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
-                      bars_near=boundaries, bar_reach=0.75 * layout.px_per_mm)
+                      bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm)
             for r, band in enumerate(found.bands)]
 
 
-def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
-    """Columns within reach_mm of a lead's start (t = 0 and the column boundaries)."""
-    xs = np.arange(width)
+def _lead_starts(layout: PageLayout) -> list[float]:
+    """x of every lead's start: t = 0 and the column boundaries."""
     col_px = DURATION_S / N_COLUMNS * layout.px_per_s
+    return [layout.x0 + k * col_px for k in range(N_COLUMNS)]
+
+
+def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
+    """Columns within reach_mm of a lead's start."""
+    xs = np.arange(width)
     near = np.zeros(width, bool)
-    for k in range(N_COLUMNS):
-        near |= np.abs(xs - (layout.x0 + k * col_px)) <= reach_mm * layout.px_per_mm
+    for x in _lead_starts(layout):
+        near |= np.abs(xs - x) <= reach_mm * layout.px_per_mm
     return near
 
 

@@ -89,16 +89,21 @@ def pad_to_multiple(x: np.ndarray, multiple: int = PAD_TO) -> tuple[np.ndarray, 
     return x, h, w
 
 
-def predict_rows(model, image_bgr: np.ndarray, scale: int = 2) -> np.ndarray:
-    """4 x H x W float32: for each trace row, the probability that the page pixel is its ink."""
+def class_probabilities(model, small_bgr: np.ndarray) -> np.ndarray:
+    """5 x h x w float32 softmax (background, rows 0-3) of a page already shrunk to the net's scale."""
     import torch
 
-    h_full, w_full = image_bgr.shape[:2]
-    x, h, w = pad_to_multiple(net_input(shrink(image_bgr, scale)))
+    x, h, w = pad_to_multiple(net_input(small_bgr))
     device = next(model.parameters()).device
     with torch.inference_mode():
         t = torch.from_numpy(x)[None].to(device).contiguous(memory_format=torch.channels_last)
-        prob = torch.softmax(model(t).float(), dim=1)[0, 1:, :h, :w].cpu().numpy()
+        return torch.softmax(model(t).float(), dim=1)[0, :, :h, :w].cpu().numpy()
+
+
+def predict_rows(model, image_bgr: np.ndarray, scale: int = 2) -> np.ndarray:
+    """4 x H x W float32: for each trace row, the probability that the page pixel is its ink."""
+    h_full, w_full = image_bgr.shape[:2]
+    prob = class_probabilities(model, shrink(image_bgr, scale))[1:]
     return np.stack([cv2.resize(p, (w_full, h_full), interpolation=cv2.INTER_LINEAR) for p in prob])
 
 
@@ -114,10 +119,6 @@ def save_checkpoint(path: Path, model, config: SegmentConfig, facts: dict[str, A
     data = buf.getvalue()
     write_bytes_atomic(Path(path), data)
     return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_checkpoint(path: Path) -> tuple[Any, SegmentConfig, dict[str, Any]]:

@@ -44,20 +44,25 @@ def calibrated_mask(grid, row_mask: np.ndarray) -> np.ndarray:
     return cv2.remap(row_mask, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def training_page(seed: int, index: int, scale: int = 2) -> TrainingPage:
-    """Page `index` of the segmenter's training set for `seed`."""
+def degraded_shot(base: int, key: str, index: int):
+    """(record, degraded page, fs, image type) of record `key` under seed `base`: type ALL_TYPES[index % 9]."""
     from pipeline.ecg.degrade import degrade
-    from pipeline.ecg.grid import calibrate
-    from pipeline.ecg.rectify import RectifyConfig
-    from pipeline.ecg.render import ALL_TYPES, clean_page
     from pipeline.ecg.layout import SAMPLING_RATES
+    from pipeline.ecg.render import ALL_TYPES, clean_page
 
-    base = derive_seed(seed, SEGMENT_SEED_TAG)
-    key = f"seg{index:06d}"
     image_type = ALL_TYPES[index % len(ALL_TYPES)]
     fs = int(rng_for(base, key, "fs").choice(SAMPLING_RATES))
-    _, page = clean_page(base, key, fs)
-    shot = degrade(page, image_type, rng_for(base, key, image_type))
+    record, page = clean_page(base, key, fs)
+    return record, degrade(page, image_type, rng_for(base, key, image_type)), fs, image_type
+
+
+def training_page(seed: int, index: int, scale: int = 2) -> TrainingPage:
+    """Page `index` of the segmenter's training set for `seed`."""
+    from pipeline.ecg.grid import calibrate
+    from pipeline.ecg.rectify import RectifyConfig
+
+    key = f"seg{index:06d}"
+    _, shot, fs, image_type = degraded_shot(derive_seed(seed, SEGMENT_SEED_TAG), key, index)
     bgr = np.ascontiguousarray(shot.image[..., ::-1])
     grid = calibrate(bgr, RectifyConfig())
     mask = calibrated_mask(grid, shot.row_mask)

@@ -23,7 +23,7 @@ from pipeline.core.io import write_json_atomic
 from pipeline.core.parallel import parallel_map
 from pipeline.core.seeding import derive_seed, rng_for
 from pipeline.ecg.segment import N_CLASSES, SegmentConfig, build_model, net_input, save_checkpoint
-from pipeline.ecg.segment_data import TrainingPage, load_page, save_page, training_page
+from pipeline.ecg.segment_data import TrainingPage, degraded_shot, load_page, save_page, training_page
 
 log = logging.getLogger(__name__)
 VAL_OFFSET = 1_000_000
@@ -100,40 +100,30 @@ def _loss(logits, target, row_weight: float, dice_weight: float):
 
 def pixel_iou(model, pages: list[TrainingPage]) -> float:
     """Mean over rows of the intersection over union of predicted and true row pixels."""
-    from pipeline.ecg.segment import pad_to_multiple
-
-    import torch
+    from pipeline.ecg.segment import class_probabilities
 
     inter = np.zeros(N_CLASSES - 1)
     union = np.zeros(N_CLASSES - 1)
-    device = next(model.parameters()).device
     model.eval()
-    with torch.inference_mode():
-        for page in pages:
-            x, h, w = pad_to_multiple(net_input(page.image))
-            pred = model(torch.from_numpy(x)[None].to(device)).argmax(1)[0, :h, :w].cpu().numpy()
-            for r in range(1, N_CLASSES):
-                a, b = pred == r, page.mask == r
-                inter[r - 1] += np.logical_and(a, b).sum()
-                union[r - 1] += np.logical_or(a, b).sum()
+    for page in pages:
+        pred = class_probabilities(model, page.image).argmax(axis=0)
+        for r in range(1, N_CLASSES):
+            a, b = pred == r, page.mask == r
+            inter[r - 1] += np.logical_and(a, b).sum()
+            union[r - 1] += np.logical_or(a, b).sum()
     model.train()
     return float(np.mean(inter / np.maximum(union, 1)))
 
 
 def validation_images(seed: int, n: int) -> list[tuple[str, str, int, np.ndarray, Any]]:
     """(key, image type, fs, degraded BGR image, record) for n fresh validation records."""
-    from pipeline.ecg.degrade import degrade
-    from pipeline.ecg.layout import SAMPLING_RATES
-    from pipeline.ecg.render import ALL_TYPES, clean_page, kaggle_frame
+    from pipeline.ecg.render import kaggle_frame
 
     base = derive_seed(seed, "segment-val")
     out = []
     for k in range(n):
         key = f"segval{VAL_OFFSET + k}"
-        image_type = ALL_TYPES[k % len(ALL_TYPES)]
-        fs = int(rng_for(base, key, "fs").choice(SAMPLING_RATES))
-        record, page = clean_page(base, key, fs)
-        shot = degrade(page, image_type, rng_for(base, key, image_type))
+        record, shot, fs, image_type = degraded_shot(base, key, k)
         out.append((key, image_type, fs, np.ascontiguousarray(shot.image[..., ::-1]), kaggle_frame(record, fs)))
     return out
 

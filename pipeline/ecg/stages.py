@@ -148,10 +148,10 @@ def stage1(args: argparse.Namespace) -> None:
                                                      ("seed", config.seed)))).strip()
 
     def train() -> dict:
-        from pipeline.ecg.segment import file_sha256
+        from pipeline.core.io import sha256_file
 
         result = train_segmenter(folder, config, workers=args.workers, command=command)
-        result["sha256"] = file_sha256(folder / "segment.pt")
+        result["sha256"] = sha256_file(folder / "segment.pt")
         write_json_atomic(folder / "model.json", {"kind": "segmenter", **result, "command": command})
         return result
 

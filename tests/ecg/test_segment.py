@@ -84,10 +84,11 @@ def test_shipped_checkpoint_loads_and_is_recorded() -> None:
     """The default checkpoint ships in the package with its sha256 and the command that made it."""
     import json
 
-    from pipeline.ecg.segment import DEFAULT_CHECKPOINT, file_sha256
+    from pipeline.core.io import sha256_file
+    from pipeline.ecg.segment import DEFAULT_CHECKPOINT
 
     record = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
-    assert record["sha256"] == file_sha256(DEFAULT_CHECKPOINT)
+    assert record["sha256"] == sha256_file(DEFAULT_CHECKPOINT)
     assert record["command"].startswith("python -m pipeline ecg stage1")
     assert DEFAULT_CHECKPOINT.stat().st_size < 8 * 2**20
     _, config, facts = read_checkpoint(DEFAULT_CHECKPOINT)
