@@ -139,13 +139,12 @@ def stage1(args: argparse.Namespace) -> None:
     config = settings(epochs=args.epochs, steps_per_epoch=args.steps, n_pages=args.n_pages,
                       n_val_pages=args.n_val_pages, n_val_images=args.n_val_images,
                       minutes=args.minutes, seed=args.seed, pretrained=args.pretrained or None)
-    command = ("python -m pipeline ecg stage1 " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in (("epochs", config.epochs), ("steps", config.steps_per_epoch),
-                                                     ("n_pages", config.n_pages),
-                                                     ("n_val_pages", config.n_val_pages),
-                                                     ("n_val_images", config.n_val_images),
-                                                     ("minutes", config.minutes),
-                                                     ("seed", config.seed)))).strip()
+    flags = {"epochs": config.epochs, "steps": config.steps_per_epoch, "n-pages": config.n_pages,
+             "n-val-pages": config.n_val_pages, "n-val-images": config.n_val_images,
+             "minutes": config.minutes, "seed": config.seed}
+    command = "python -m pipeline ecg stage1 " + " ".join(f"--{k} {v}" for k, v in flags.items())
+    if config.pretrained:
+        command += " --pretrained"  # part of the model's recipe, so part of the command that remakes it
 
     def train() -> dict:
         from pipeline.core.io import sha256_file
