@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv stage0 stage1 stage2 stage3 test bench clean download submit kernels push kaggle-dataset
+.PHONY: venv stage0 stage1 stage2 stage3 test test-fast bench clean download submit kernels push kaggle-dataset
 
 venv: $(STAMP)
 
@@ -29,8 +29,12 @@ stage2: $(STAMP)
 stage3: $(STAMP)
 	$(PY) -m pipeline $(TASK) stage3 $(ARGS)
 
+# Everything (what CI runs); test-fast leaves out the end-to-end tests marked slow.
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m pipeline $(TASK) bench $(ARGS)

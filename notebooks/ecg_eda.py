@@ -35,7 +35,7 @@ import tempfile
 
 import pandas as pd
 
-from pipeline.ecg.render import make_competition
+from pipeline.ecg.synth.render import make_competition
 
 OUT = Path(tempfile.mkdtemp(prefix="ecg_eda_"))
 make_competition(OUT, n_train=1, n_test=9, seed=0, workers=1)
@@ -69,7 +69,7 @@ print(f"page {lay.width}x{lay.height} px, {lay.px_per_mm:.3f} px/mm, {lay.px_per
 # ## One page per image type, with its ground-truth paths
 
 # %%
-from pipeline.ecg.contact_sheet import contact_sheet
+from pipeline.ecg.synth.contact_sheet import contact_sheet
 
 sheet = contact_sheet(OUT / "contact_sheet.png", seed=0)
 display(Image(filename=str(sheet)))

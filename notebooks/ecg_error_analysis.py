@@ -35,7 +35,7 @@ import tempfile
 
 import pandas as pd
 
-from pipeline.ecg.render import make_competition
+from pipeline.ecg.synth.render import make_competition
 
 OUT = Path(tempfile.mkdtemp(prefix="ecg_errors_"))
 make_competition(OUT, n_train=1, n_test=9, seed=0, workers=1)
@@ -46,8 +46,8 @@ types
 # ## Digitize and score
 
 # %%
-from pipeline.ecg.digitize import safe_digitize_file
-from pipeline.ecg.metric import score_frames
+from pipeline.ecg.digitizer.digitize import safe_digitize_file
+from pipeline.ecg.evaluation.metric import score_frames
 
 results, truth, pred = {}, {}, {}
 fs_by_id = dict(zip(types["id"], types["fs"].astype(int)))
@@ -87,7 +87,7 @@ show(fig)
 # %%
 import cv2
 
-from pipeline.ecg.overlay import draw_paths
+from pipeline.ecg.evaluation.overlay import draw_paths
 
 worst = per_image.sort_values("snr_db").iloc[0]
 result = results[worst["id"]]

@@ -14,7 +14,7 @@ from types import ModuleType
 from pipeline.core.errors import PipelineError
 
 TASK_MODULES: dict[str, str] = {
-    "ecg": "pipeline.ecg.stages",
+    "ecg": "pipeline.ecg.app.stages",
     "circles": "pipeline.cells.circles.stages",
     "breast": "pipeline.cells.tasks.breast",
     "leukemia": "pipeline.cells.tasks.leukemia",

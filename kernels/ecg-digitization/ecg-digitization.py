@@ -73,7 +73,7 @@ print("pipeline", pipeline.__version__, "from", Path(pipeline.__file__).parent)
 # competition's top-level files and `test/` (not the large `train/`, which would only be indexed).
 
 # %%
-from pipeline.ecg.competition import find_competition  # noqa: E402
+from pipeline.ecg.formats.competition import find_competition  # noqa: E402
 
 competition = find_competition(Path(os.environ.get("ECG_COMPETITION_DIR") or INPUT))
 print("competition data:", competition.root)
@@ -109,7 +109,7 @@ shutil.copyfile(SCRATCH / "submissions" / "ecg.csv", WORKING / "submission.csv")
 # %%
 import pandas as pd  # noqa: E402
 
-from pipeline.ecg.submit import read_sample_submission, validate_submission  # noqa: E402
+from pipeline.ecg.formats.submission import read_sample_submission, validate_submission  # noqa: E402
 
 submission = pd.read_csv(WORKING / "submission.csv", dtype={"id": str})
 validate_submission(submission, read_sample_submission(competition.sample_submission), WORKING / "submission.csv")

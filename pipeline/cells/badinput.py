@@ -1,4 +1,4 @@
-"""The cell tasks' bad-input corpus (DESIGN 7): image files, class folders, checkpoints, CircleFarmer folders.
+"""The cell tasks' bad-input corpus: image files, class folders, checkpoints, CircleFarmer folders.
 
 Each case writes its input under a scratch folder and calls what the stages call (`read_resized`,
 `load_images`, `train_classifier`, `load_checkpoint`, `save_checkpoint`, the CircleFarmer reader).

@@ -1,4 +1,4 @@
-"""One adapter per cell dataset (DESIGN 5): where its class folders are, what they are called, what a
+"""One adapter per cell dataset: where its class folders are, what they are called, what a
 file looks like. `scan` walks a downloaded tree and lists every candidate image with its label (and the
 dataset's own split where it has one); it trusts folder names, never the dataset card's counts.
 """
@@ -55,7 +55,7 @@ MARROW_CODES = {  # Matek et al. 2021 (the source's key), and the user's notes w
 }
 MARROW_GROUPS = {"BLA": "immature", "PMO": "immature", "EOS": "mature", "LYT": "mature", "MON": "mature",
                  "NGS": "mature", "NIF": "not identifiable"}
-# Matek et al. 2021 (Blood), per-class strict precision / recall on 171k images (DESIGN 5)
+# Matek et al. 2021 (Blood), per-class strict precision / recall on 171k images
 MATEK_2021 = {"BLA": (0.75, 0.65), "EOS": (0.85, 0.91), "LYT": (0.90, 0.70), "MON": (0.57, 0.70),
               "NGS": (0.92, 0.71), "NIF": (0.27, 0.63), "PMO": (0.76, 0.72)}
 

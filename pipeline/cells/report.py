@@ -1,4 +1,4 @@
-"""stage3 of the cell tasks: the report (DESIGN 5's secondary tasks), written to work/TASK/report/.
+"""stage3 of the cell tasks: the report, written to work/TASK/report/.
 
 Every task: accuracy, balanced accuracy, per-class precision/recall/F1 and confusion matrices (val and
 test), calibration (ECE, reliability diagram, temperature fitted on val and applied to test), Grad-CAM

@@ -1,4 +1,4 @@
-"""A corpus of bad inputs, each with its expected behaviour (DESIGN 7), shared by the tests and `make bench`.
+"""A corpus of bad inputs, each with its expected behaviour, shared by the tests and `make bench`.
 
 A `Case` builds its bad input under a scratch folder, feeds it to the code a user would run and returns
 None when the outcome is the specified one, else a line saying what happened instead. `run_cases`
@@ -9,6 +9,7 @@ bench can count how many bad inputs were tried and how many were handled as spec
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -65,6 +66,16 @@ def summary(verdicts: Sequence[Verdict]) -> str:
 # --- expectations ---------------------------------------------------------------------------------------
 
 
+def robustness_row(cases: Sequence[Case], source: str) -> tuple[str, str, str]:
+    """A bench row: how many of a task's bad-input cases were tried and how many handled as specified
+    (every miss printed with what was expected and observed)."""
+    verdicts = run_cases(cases)
+    for v in verdicts:
+        if not v.ok:
+            print(f"bad input {v.name}: expected {v.expected}; observed {v.observed}")
+    return ("robustness: bad inputs", summary(verdicts), f"{len(verdicts)} tried ({source})")
+
+
 def one_line_naming(message: str, *names: str) -> str | None:
     """None if `message` is one non-empty line containing every name, else what is wrong with it."""
     text = message.strip()
@@ -94,19 +105,19 @@ class CliRun:
     err: str
 
 
-def run_cli(argv: Sequence[str], env: Mapping[str, str] | None = None) -> CliRun:
-    """`python -m pipeline ARGV` in this process, stdout and stderr captured, with `env` set meanwhile."""
-    from pipeline.cli import main
-
+def run_cli(main: Callable[[list[str]], int], argv: Sequence[str], env: Mapping[str, str] | None = None) -> CliRun:
+    """`main(ARGV)` (the CLI's entry, `pipeline.cli.main`, passed in: core sits below the CLI) in this
+    process, stdout and stderr captured, with `env` set meanwhile."""
     out, err = io.StringIO(), io.StringIO()
     with set_env(env or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
     return CliRun(code, out.getvalue(), err.getvalue())
 
 
-def expect_cli_error(argv: Sequence[str], *names: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The CLI must exit 1 with exactly one stderr line ('error: ...') naming every name."""
-    run = run_cli(argv, env)
+def expect_cli_error(main: Callable[[list[str]], int], argv: Sequence[str], *names: str,
+                     env: Mapping[str, str] | None = None) -> str | None:
+    """The CLI (`main`, see run_cli) must exit 1 with exactly one stderr line ('error: ...') naming every name."""
+    run = run_cli(main, argv, env)
     if run.code != 1:
         return f"exit code {run.code}, expected 1 (stderr: {run.err.strip()[-200:]!r})"
     lines = [line for line in run.err.splitlines() if line.strip() and "%|" not in line]  # tqdm bars aside
@@ -143,8 +154,6 @@ class DiskFull:
         self.target, self.attr = target, attr
 
     def __enter__(self) -> DiskFull:
-        import errno
-
         self.original = getattr(self.target, self.attr)
 
         def failing(obj: object, path: object = None, *args: object, **kwargs: object) -> None:

@@ -1,4 +1,4 @@
-"""Thin wrappers around the `kaggle` command line tool (DESIGN 6).
+"""Thin wrappers around the `kaggle` command line tool.
 
 The CLI runs as a subprocess: importing the kaggle package authenticates (and exits) at import time, so
 this module never imports it. Every call checks for credentials first and fails with one line that says

@@ -1,8 +1,8 @@
-"""The Kaggle dataset of wheels and weights that offline kernels install the project from (DESIGN 6).
+"""The Kaggle dataset of wheels and weights that offline kernels install the project from.
 
 One flat folder (no subfolders, so `kaggle datasets create` uploads it as is):
     dataset-metadata.json   id "<username>/ecg-pipeline-wheels" (filled in at upload)
-    ecg_pipeline-*.whl      this project (shipped weights under pipeline/ecg/weights/ are inside it)
+    ecg_pipeline-*.whl      this project (shipped weights under pipeline/ecg/digitizer/weights/ are inside it)
     <dependency>-*.whl      the dependencies Kaggle's image lacks, pinned as in requirements.txt
     <model files>           a trained work/ecg/model/, listed in model-files.txt
     requirements.txt        what a kernel installs: pip install --no-index --no-deps --find-links DIR -r it

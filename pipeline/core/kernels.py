@@ -37,7 +37,7 @@ def notebook_paths(folder: Path) -> tuple[Path, Path]:
 
 def notebook_text(source: Path) -> str:
     """The .ipynb JSON for a jupytext source: no outputs, no jupytext pairing metadata, stable bytes."""
-    import jupytext
+    import jupytext  # deferred on purpose: heavy optional dependency
 
     if not source.is_file():
         raise PipelineError("notebook source (jupytext .py) not found", source)

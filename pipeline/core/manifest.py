@@ -7,6 +7,7 @@ manifest is written last, atomically, so a killed stage never looks finished.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import subprocess
 import sys
@@ -60,8 +61,6 @@ def manifest_path(task: str, stage: str) -> Path:
 
 
 def _load(path: Path) -> dict[str, Any] | None:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

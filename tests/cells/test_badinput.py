@@ -7,6 +7,8 @@ import pytest
 from pipeline.cells.badinput import cases
 from pipeline.core.badinput import Verdict, run_cases
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 NAMES = [c.name for c in cases()]
 
 

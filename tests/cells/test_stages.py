@@ -23,6 +23,8 @@ from pipeline.core.paths import PROJECT_ROOT
 from tests.cells import fixtures
 from tests.core.test_kaggle import calls, fake_cli, login, no_credentials  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 TINY = ["--epochs", "2", "--image-size", "32", "--model", "test_resnet"]
 BUILD = {"breast": fixtures.breast_tree, "blood": fixtures.blood_tree, "marrow": fixtures.marrow_tree,
          "all": fixtures.all_tree}

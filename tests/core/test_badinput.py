@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.badinput import (Case, DiskFull, expect_cli_error, expect_error, one_line_naming, run_cases,
-                                    summary)
+from pipeline.cli import main
+from pipeline.core.badinput import Case, DiskFull, expect_cli_error, expect_error, one_line_naming, run_cases, summary
 from pipeline.core.errors import PipelineError
 
 
@@ -35,8 +35,8 @@ def test_expectations_need_one_line_naming_everything() -> None:
 
 
 def test_cli_expectation_sees_exit_code_and_stderr() -> None:
-    assert expect_cli_error(["nosuchtask", "stage0"], "nosuchtask") is None
-    assert "does not name" in expect_cli_error(["nosuchtask", "stage0"], "ecg-typo")
+    assert expect_cli_error(main, ["nosuchtask", "stage0"], "nosuchtask") is None
+    assert "does not name" in expect_cli_error(main, ["nosuchtask", "stage0"], "ecg-typo")
 
 
 def test_disk_full_writes_partly_then_fails_and_is_undone(tmp_path: Path) -> None:

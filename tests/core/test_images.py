@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import check_image_file, decode_image, header_size, read_image_bytes
-from pipeline.ecg.badinput import huge_png
+from pipeline.ecg.app.badinput import huge_png
 
 
 def _page(h: int = 30, w: int = 50) -> np.ndarray:

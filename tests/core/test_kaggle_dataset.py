@@ -31,8 +31,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[str
     for name in kaggle_dataset.PROJECT_FILES:
         src = kaggle_dataset.PROJECT_ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, project / name)
-    (project / "pipeline" / "ecg" / "weights").mkdir(exist_ok=True)
-    (project / "pipeline" / "ecg" / "weights" / "test-weights.pt").write_bytes(b"w")
+    (project / "pipeline" / "ecg" / "digitizer" / "weights").mkdir(exist_ok=True)
+    (project / "pipeline" / "ecg" / "digitizer" / "weights" / "test-weights.pt").write_bytes(b"w")
     model = tmp / "model"
     model.mkdir()
     (model / "unet.pt").write_bytes(b"weights")
@@ -50,8 +50,8 @@ def test_contents(built: tuple[Path, list[list[str]]]) -> None:
     wheel = out / f"ecg_pipeline-{__version__}-py3-none-any.whl"
     assert wheel.is_file()
     names = zipfile.ZipFile(wheel).namelist()
-    assert "pipeline/__init__.py" in names and "pipeline/ecg/stages.py" in names
-    assert "pipeline/ecg/weights/test-weights.pt" in names  # shipped weights travel inside the wheel
+    assert "pipeline/__init__.py" in names and "pipeline/ecg/app/stages.py" in names
+    assert "pipeline/ecg/digitizer/weights/test-weights.pt" in names  # shipped weights travel inside the wheel
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == []  # flat: uploads as is
     assert requested == [[f"{name}=={kaggle_dataset.pinned_version(name)}"
@@ -83,7 +83,7 @@ def test_project_wheel_installs_offline(built: tuple[Path, list[list[str]]], tmp
                            "--find-links", str(out), "--target", str(target), "-r", str(req)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert (target / "pipeline" / "ecg" / "stages.py").is_file()
+    assert (target / "pipeline" / "ecg" / "app" / "stages.py").is_file()
 
 
 def test_cli_offline_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

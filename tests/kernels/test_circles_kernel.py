@@ -12,6 +12,8 @@ import pytest
 from pipeline.core.paths import PROJECT_ROOT
 from tests.kernels.notebook import run_kernel
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 
 def test_circles_kernel_writes_predictions(kaggle_tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))  # the project imports: the install step is skipped

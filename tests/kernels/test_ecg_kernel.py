@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from pipeline.core.kaggle_dataset import DATASET_SLUG, build_dataset
-from pipeline.ecg.competition import Competition
-from pipeline.ecg.render import make_competition
-from pipeline.ecg.submit import read_sample_submission, validate_submission
+from pipeline.ecg.formats.competition import Competition
+from pipeline.ecg.formats.submission import read_sample_submission, validate_submission
+from pipeline.ecg.synth.render import make_competition
 from tests.kernels.notebook import run_kernel
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
 
 SLUG = "physionet-ecg-image-digitization"
 
@@ -32,7 +34,7 @@ def test_ecg_kernel_installs_offline_and_writes_a_valid_submission(
 
     run_kernel("ecg-digitization", cwd=kaggle_tree["working"])
 
-    assert (site / "pipeline" / "ecg" / "stages.py").is_file()  # installed from the wheel
+    assert (site / "pipeline" / "ecg" / "app" / "stages.py").is_file()  # installed from the wheel
     target = kaggle_tree["working"] / "submission.csv"
     submission = pd.read_csv(target, dtype={"id": str})
     validate_submission(submission, read_sample_submission(comp.sample_submission), target)

@@ -11,6 +11,8 @@ from pipeline.core import kernels
 from pipeline.core.paths import PROJECT_ROOT
 from tests.kernels.notebook import KERNEL_NAME
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NAMES = ("ecg_eda", "ecg_error_analysis", "cells_eda")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.cells.badinput import cases as cell_cases
 from pipeline.cells.circles.dataset import class_share_maps, default_workers, generate_folder, read_folder
 from pipeline.cells.circles.generate import PALETTE, CircleConfig
 from pipeline.cells.circles.shift import (
@@ -36,13 +36,13 @@ from pipeline.cells.circles.shift import (
     shift_levels,
     shift_table,
 )
-from pipeline.cells.common import ensure
+from pipeline.cells.common import ensure, probability_table
 from pipeline.cells.common import jsonable as _jsonable
-from pipeline.cells.common import probability_table
 from pipeline.cells.common import write_csv as _write_csv
 from pipeline.cells.evaluate import classification_metrics, knn_accuracy, plot_confusion, predict
 from pipeline.cells.split import stratified_splits
 from pipeline.cells.train import TrainConfig, load_checkpoint, load_images, train_classifier
+from pipeline.core.badinput import robustness_row
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_json_atomic
 from pipeline.core.manifest import run_stage
@@ -383,6 +383,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"generation: {rate:.1f} images/s with {w} worker(s) -> 250k images in {250_000 / rate / 60:.0f} min")
+    measure, value, note = robustness_row(cell_cases(), "pipeline/cells/badinput.py, every cell task")
+    print(f"{measure}: {value}, {note}")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""The `marrow` task (DESIGN 5): the shared cell stages bound to its dataset adapter."""
+"""The `marrow` task: the shared cell stages bound to its dataset adapter."""
 
 from pipeline.cells.stages import task_module_parts
 

@@ -16,6 +16,8 @@ from pipeline.cli import main
 from pipeline.core.badinput import roots_env, set_env
 from tests.killing import EXIT_CODES, kill_after, kill_when, rerun_here, run_to_end, visible_files
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 TINY = ["--n-images", "40", "--epochs", "2", "--model", "test_byobnet", "--image-size", "16",
         "--batch-size", "16", "--workers", "1"]
 TIMINGS = ("seconds", "train_images_per_s")

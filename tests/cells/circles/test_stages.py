@@ -9,6 +9,8 @@ from pipeline.cells.circles import stages
 from pipeline.cli import main
 from pipeline.core.manifest import manifest_path
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
 TINY = {"n_images": 60, "epochs": 2, "shift_n": 4, "workers": 1, "model": "test_efficientnet", "image_size": 32,
         "batch_size": 16}
 

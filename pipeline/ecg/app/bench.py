@@ -1,0 +1,100 @@
+"""`make bench` for ECG: rendering speed, seconds per image per digitizer step, SNR per type, memory,
+and the robustness line: how many bad inputs of the ECG corpus were tried and how many handled as specified.
+
+Renders a fresh synthetic test set in a temp folder (never the user's data), digitizes it in this
+process (so step timings are per image on one core) and prints one table.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.badinput import robustness_row
+from pipeline.ecg.app.badinput import cases as ecg_cases
+from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
+from pipeline.ecg.evaluation.heldout import evaluate_heldout
+from pipeline.ecg.evaluation.metric import score_frames, score_ratios
+from pipeline.ecg.formats.competition import find_competition, test_ids
+from pipeline.ecg.formats.submission import read_test_csv
+from pipeline.ecg.synth.render import IMAGE_TYPES, make_competition, render_speed
+
+BENCH_SEED = 12345
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _digitize_all(comp, test, config) -> tuple[dict, dict, list[dict]]:
+    """(predictions, fs by id, step timings) of every test image with this digitizer config."""
+    pred, fs_by_id, timings = {}, {}, []
+    digitize_file(comp.test_image(test_ids(test)[0][0]), 500, config)  # warm up numba and torch
+    for image_id, fs in test_ids(test):
+        t0 = time.perf_counter()
+        result = digitize_file(comp.test_image(image_id), fs, config)
+        total = time.perf_counter() - t0
+        steps = dict(result.diagnostics.get("timings_s", {}))
+        steps["total"] = total
+        timings.append(steps)
+        pred[image_id] = result.to_record()
+        fs_by_id[image_id] = fs
+    return pred, fs_by_id, timings
+
+
+def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = None) -> pd.DataFrame:
+    """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
+    the digitizer with it (the default one's step timings are printed)."""
+    types = tuple(sorted(IMAGE_TYPES))
+    rows: list[tuple[str, str, str]] = []
+    configs = {"classical": DigitizeConfig(segmenter=None)}
+    if segmenter is not None:
+        configs["segmenter"] = DigitizeConfig(segmenter=segmenter)
+    default = "segmenter" if segmenter is not None else "classical"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ecg"
+        n_test = n_per_type * len(types)
+        start = time.perf_counter()
+        make_competition(root, n_train=0, n_test=n_test, seed=BENCH_SEED, types=types, workers=workers)
+        render_s = time.perf_counter() - start
+        rows.append(("render", f"{n_test / render_s:.2f} images/s", f"{workers} workers, {n_test} test images"))
+        for w in sorted({1, workers}):
+            rows.append((f"render_speed, {w} worker(s)", f"{render_speed(len(types), w):.2f} images/s",
+                         "one record and page per image, all types"))
+
+        comp = find_competition(root)
+
+        test = read_test_csv(comp.test_csv)
+        kinds = pd.read_csv(comp.hidden / "test_types.csv", dtype={"id": str, "image_type": str})
+        kind_of = dict(zip(kinds["id"], kinds["image_type"]))
+        truth = {i: pd.read_csv(comp.hidden / "signals" / f"{i}.csv") for i, _ in test_ids(test)}
+        reports, timings = {}, []
+        for name, config in configs.items():
+            pred, fs_by_id, steps_of = _digitize_all(comp, test, config)
+            reports[name] = score_frames(truth, pred, fs_by_id)
+            if name == default:
+                timings = steps_of
+
+    steps = pd.DataFrame(timings).fillna(0.0)
+    for step in steps.columns:
+        rows.append((f"digitize: {step}", f"{steps[step].mean():.3f} s/image",
+                     f"max {steps[step].max():.3f} s, 1 process"))
+    for name, report in reports.items():
+        per_image = report.per_image.assign(image_type=lambda d: d["id"].map(kind_of))
+        for kind, group in per_image.groupby("image_type"):
+            rows.append((f"SNR type {kind}, {name}", f"{score_ratios(group['ratio'].to_numpy()):.2f} dB",
+                         f"{len(group)} synthetic test images"))
+        rows.append((f"SNR synthetic, all types, {name}", f"{report.snr_db:.2f} dB", f"{len(per_image)} images"))
+    for name, config in configs.items():
+        heldout = evaluate_heldout(config)
+        for image, snr in zip(heldout["id"], heldout["snr_db"]):
+            rows.append((f"SNR heldout {image}, {name}", f"{snr:.2f} dB", "ecg-image-kit rendering of a real record"))
+    rows.append(("peak memory", f"{peak_rss_gib():.2f} GiB", "resident set of this process"))
+    rows.append(robustness_row(ecg_cases(), "pipeline/ecg/app/badinput.py"))
+    table = pd.DataFrame(rows, columns=["measure", "value", "note"])
+    print(table.to_string(index=False))
+    return table

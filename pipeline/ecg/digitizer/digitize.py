@@ -1,0 +1,341 @@
+"""The digitizer's orchestrator: an ECG page image in, 12 lead signals out, each step timed.
+
+Steps, numbered the same in every module's docstring:
+  (orientation: `orientation.check_page` refuses tiny and blank pages, finds portrait ones)
+  1. rectify   photos: page quadrilateral -> canonical frame, even light (`rectify.flatten_page`)
+  2. grid      deskew, px/mm, grid removal -> ink map (`grid.calibrate`)
+  3. rows      the four row baselines and the time axis (`rows.detect_layout`)
+  4. ink       per-pixel trace-ink probability (`ink.trace_probability`)
+  5. segment   optional learned U-Net: whose ink is it (`segment.row_probabilities`, `ink.row_maps`)
+  6. trace     Viterbi per row, sub-pixel y (`trace.trace_row`)
+  7. signals   px -> mV, the 12 leads, Einthoven repair (`signals`)
+  (orientation: a reading that does not look upright is redone turned by 180 degrees, from step 3)
+
+`digitize_image` works on an array, `digitize_file` on a file (clear errors for bad files), and
+`safe_digitize_file` never raises for a bad image: it returns zeros flagged 'failed: <reason>'.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.core.errors import PipelineError
+from pipeline.ecg.digitizer.flags import Flag, low_confidence
+from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, load_image
+from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
+from pipeline.ecg.digitizer.orientation import (
+    ROTATIONS,
+    check_page,
+    looks_upright,
+    row_breaks,
+    turned_grid,
+    turned_result,
+)
+from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
+from pipeline.ecg.digitizer.result import Digitized, zero_result
+from pipeline.ecg.digitizer.rows import DetectedLayout, detect_layout, scale_from_separators
+from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, N_ROWS, row_probabilities
+from pipeline.ecg.digitizer.signals import RowSignal, cut_leads, einthoven_repair, finalize, row_signal
+from pipeline.ecg.digitizer.trace import (
+    RowTrace,
+    TraceConfig,
+    breaks_of_row,
+    excursion_runs,
+    gap_runs,
+    shared_ink_runs,
+    trace_row,
+)
+from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, PageLayout
+
+SHIPPED_SEGMENTER = str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None
+LOW_CONFIDENCE = 0.5
+MAX_REGIONS = 20
+"""Doubtful regions kept per kind (the longest ones) in the diagnostics."""
+
+
+@dataclass(frozen=True)
+class DigitizeConfig:
+    trace: TraceConfig = TraceConfig()
+    probability: ProbabilityConfig = ProbabilityConfig()
+    einthoven_project: bool = True
+    """Also move well-traced limb leads onto Einthoven's relations (not only repair bad ones)."""
+    rectify: RectifyConfig | None = RectifyConfig()
+    """Step 1, perspective rectification of photographed pages (None: off)."""
+    segmenter: str | None = SHIPPED_SEGMENTER
+    """Path of a row-segmentation checkpoint (step 5, segment.py), by default the one shipped with the package;
+    None: the classical ink map for every row."""
+
+
+def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
+    """Trace every row, row r in maps[r], from just before t = 0 to a little past the traces' end."""
+    layout = found.layout
+    x_lo = int(np.floor(layout.x0)) - 1
+    x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
+    return [trace_row(maps[r], band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
+                      bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm)
+            for r, band in enumerate(found.bands)]
+
+
+def _lead_starts(layout: PageLayout) -> list[float]:
+    """x of every lead's start: t = 0 and the column boundaries."""
+    col_px = DURATION_S / N_COLUMNS * layout.px_per_s
+    return [layout.x0 + k * col_px for k in range(N_COLUMNS)]
+
+
+def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
+    """Columns within reach_mm of a lead's start."""
+    xs = np.arange(width)
+    near = np.zeros(width, bool)
+    for x in _lead_starts(layout):
+        near |= np.abs(xs - x) <= reach_mm * layout.px_per_mm
+    return near
+
+
+def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
+    """Median over rows of where each trace's continuous ink ends (right edge of the last column of
+    the last stretch of `run` columns almost all holding ink along the path)."""
+    ends = []
+    for tr in traces:
+        has = np.isfinite(tr.raw)
+        if has.sum() < run:
+            continue
+        cs = np.concatenate([[0], np.cumsum(has)])
+        dense = np.nonzero((cs[run:] - cs[:-run]) >= run - 1)[0]
+        if len(dense) == 0:
+            continue
+        last = int(dense[-1]) + run - 1
+        while not has[last]:
+            last -= 1
+        ends.append(tr.x0 + last + 0.5)
+    return float(np.median(ends)) if ends else None
+
+
+def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:
+    """x positions where the traces of rows 0-2 break at the same place (within 1 mm) in at least
+    min_rows rows: an ink gap, or adjacent columns whose ink runs do not touch (a pen lifted and put
+    down at another height). A QRS stroke is continuous ink and does not count."""
+    per_row = [breaks_of_row(tr, px_per_mm) for tr in traces]
+    out = []
+    if not per_row:
+        return out
+    for x in per_row[0].tolist() + [x for row in per_row[1:] for x in row]:
+        near = [row[np.argmin(np.abs(row - x))] for row in per_row if len(row) and np.abs(row - x).min() <= px_per_mm]
+        if len(near) >= min_rows:
+            centre = float(np.median(near))
+            if not out or all(abs(centre - o) > px_per_mm for o in out):
+                out.append(centre)
+    return sorted(out)
+
+
+def _path_in_image(trace: RowTrace, to_original, max_gap_px: float = 3.0) -> np.ndarray:
+    """A row's curve points as (n, 2) x, y in the input image, a NaN row wherever ink was missing
+    for more than max_gap_px (so that overlays do not bridge gaps)."""
+    x, y = trace.points_x, trace.points_y
+    if len(x) == 0:
+        return np.full((0, 2), np.nan)
+    xy = to_original(np.column_stack([x, y]))
+    breaks = np.nonzero(np.diff(x) > max_gap_px)[0] + 1
+    return np.insert(xy, breaks, np.nan, axis=0)
+
+
+def _doubt_regions(traces: list[RowTrace], layout, to_original) -> dict[str, list[dict[str, Any]]]:
+    """Where the tracer had to guess: 'crossings' (adjacent rows' paths on the same ink, so which
+    trace is which was decided by the path costs), 'gaps' (no ink for at least 1 mm, the curve
+    interpolated) and 'excursions' (the path more than half a row spacing from its baseline for at
+    least 2 mm: no real wave stays that large that long, so it likely followed other ink). Each
+    region: the rows, its time span within the row (s) and a box in the input image's pixels."""
+    if not traces:
+        return {"crossings": [], "gaps": [], "excursions": []}
+    pen = 2.0 * float(np.median([tr.radius for tr in traces])) + 2.0
+
+    def region(rows: list[int], a: int, b: int) -> dict[str, Any]:
+        x0 = traces[rows[0]].x0
+        xs = np.arange(x0 + a, x0 + b, dtype=np.float64)
+        pts = np.concatenate([np.column_stack([xs, traces[r].path[a:b].astype(np.float64)]) for r in rows])
+        xy = to_original(pts)
+        box = [float(xy[:, 0].min() - pen), float(xy[:, 1].min() - pen),
+               float(xy[:, 0].max() + pen), float(xy[:, 1].max() + pen)]
+        return {"rows": rows, "t0": round((x0 + a - layout.x0) / layout.px_per_s, 3),
+                "t1": round((x0 + b - layout.x0) / layout.px_per_s, 3), "box": [round(v, 1) for v in box]}
+
+    crossings, gaps = [], []
+    for r in range(len(traces) - 1):
+        crossings += [region([r, r + 1], a, b) for a, b in shared_ink_runs(traces[r], traces[r + 1], pen, 2)]
+    for r, tr in enumerate(traces):
+        gaps += [region([r], a, b) for a, b in gap_runs(tr, int(np.ceil(layout.px_per_mm)))]
+    spacing = float(np.median(np.diff(layout.baselines))) if len(layout.baselines) > 1 else 0.0
+    excursions = []
+    if spacing > 0:
+        for r, tr in enumerate(traces):
+            excursions += [region([r], a, b) for a, b in
+                           excursion_runs(tr, layout.baselines[r], 0.5 * spacing, int(np.ceil(2 * layout.px_per_mm)))]
+
+    def longest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda g: g["t0"] - g["t1"])[:MAX_REGIONS]
+    return {"crossings": longest(crossings), "gaps": longest(gaps), "excursions": longest(excursions)}
+
+
+def _end_cap(traces: list[RowTrace], x_end: float) -> float:
+    """How far the ink reaches past the last sample: a round pen's cap (radius) when the traces' last
+    columns taper, none when they end square (butt caps)."""
+    votes = []
+    for tr in traces:
+        ok = np.nonzero(np.isfinite(tr.raw) & (tr.xs <= x_end))[0]
+        if len(ok) < 8:
+            continue
+        last = ok[-1]
+        thickness = 2.0 * tr.radius
+        votes.append(tr.run_length[last] < 0.75 * thickness)
+    radius = float(np.median([tr.radius for tr in traces])) if traces else 0.0
+    return radius if votes and np.mean(votes) > 0.5 else 0.0
+
+
+def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Digitize one page (BGR, RGB-less grey or BGRA array) at sampling rate fs.
+
+    Orientation: a page whose reading does not look upright (`looks_upright`) is read again turned by 180
+    degrees (re-using its grid calibration, so at a fraction of the cost), and that reading is kept if it
+    does look upright (flag 'turned_180'). A portrait page with vertical traces is read turned clockwise
+    by 270 degrees, then by 90 (flag 'turned_270' or 'turned_90'), and refused if neither looks upright.
+    Paths are always in the input image's pixels.
+    """
+    fs = int(fs)
+    if fs <= 0:
+        raise ValueError(f"sampling rate must be positive, got {fs}")
+    image = as_bgr(image)
+    portrait = check_page(image)
+    first_turn = 270 if portrait else 0
+    page = cv2.rotate(image, ROTATIONS[270]) if portrait else image
+    t = time.perf_counter()
+    flat, rect = flatten_page(page, config.rectify)
+    rectify_s = time.perf_counter() - t
+    t = time.perf_counter()
+    aspect = config.rectify.page_aspect if config.rectify is not None else RectifyConfig().page_aspect
+    grid = calibrate(flat, rect, aspect)
+    first = _digitize_page(grid, fs, config, {"rectify": rectify_s, "grid": time.perf_counter() - t})
+    if portrait:
+        first = turned_result(first, 270, 270, image.shape[:2])
+    if looks_upright(first.diagnostics["row_breaks"]):
+        return first
+    try:
+        second = _digitize_page(turned_grid(grid), fs, config, {})
+    except (PipelineError, ValueError, IndexError, ArithmeticError, cv2.error):
+        second = None
+    if second is not None:
+        second = turned_result(second, (first_turn + 180) % 360, first_turn, image.shape[:2])
+        if looks_upright(second.diagnostics["row_breaks"]):
+            return second
+    if not portrait:
+        return first  # neither reading looks upright (photos often hide the lead changes): keep as is
+    raise PipelineError("page looks rotated by 90 degrees (portrait, traces run vertically) and neither way "
+                        "of turning it reads as an upright page; turn it to landscape")
+
+
+def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: dict[str, float]) -> Digitized:
+    """Steps 3-7 on one calibrated page read as upright (see digitize_image); timings: those of steps 1-2."""
+    timings = dict(timings)
+    cal = grid.calibration
+
+    t = time.perf_counter()
+    found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
+    layout = found.layout
+    timings["rows"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    prob = trace_probability(grid.ink, config.probability)
+    timings["ink"] = time.perf_counter() - t
+    if config.segmenter is not None and len(found.bands) == N_ROWS:
+        t = time.perf_counter()
+        maps = row_maps(prob, row_probabilities(grid.image, config.segmenter), config.probability,
+                        keep_columns=_lead_start_columns(found.layout, prob.shape[1],
+                                                         config.probability.lead_start_keep_mm))
+        timings["segment"] = time.perf_counter() - t
+    else:
+        maps = [prob] * len(found.bands)
+
+    t = time.perf_counter()
+    traces = _trace_rows(maps, found, config)
+    # Where the traces really end: the ink-based end can run on along grid remnants or text.
+    traced_end = _traced_end(traces)
+    if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
+        found = found.with_end(traced_end, cal.grid_found, cal.px_per_mm)
+        found = replace(found, flags=found.flags + (Flag.X_END_FROM_TRACE,))
+        traces = _trace_rows(maps, found, config)
+    if Flag.SCALE_FALLBACK in found.flags:
+        # No grid and no separators: the lead changes of rows 0-2 (where one lead's pen stroke ends
+        # and the next one's starts) stand at 2.5, 5 and 7.5 s.
+        breaks = _lead_breaks(traces[:N_COLUMNS - 1], found.layout.px_per_mm, min_rows=1)
+        pps = scale_from_separators(breaks, found.x_end, found.layout.px_per_s, rel_tol=0.025)
+        if pps is not None and abs(pps / found.layout.px_per_s - 1.0) < 0.1:
+            found = found.with_end(found.x_end, True, pps / MM_PER_S)
+            found = replace(found, separators=tuple(breaks),
+                            flags=tuple(f for f in found.flags if f != Flag.SCALE_FALLBACK)
+                            + (Flag.SCALE_FROM_LEAD_BREAKS,))
+            traces = _trace_rows(maps, found, config)
+    # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
+    found = found.with_pen(_end_cap(traces, found.x_end), fs)
+    layout = found.layout
+    timings["trace"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rows: list[RowSignal] = []
+    for r, tr in enumerate(traces):
+        conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
+        rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
+    signals, quality = cut_leads(rows, layout, fs)
+    repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
+    final = finalize(repaired, fs)
+    timings["signals"] = time.perf_counter() - t
+
+    flags = list(cal.flags) + list(found.flags)
+    low = [lead for lead in LEADS if quality.get(lead, 0.0) < LOW_CONFIDENCE]
+    if low:
+        flags.append(low_confidence(low))
+    paths = {f"row@{r}": _path_in_image(tr, grid.to_original) for r, tr in enumerate(traces)}
+    diagnostics = {
+        "flags": flags,
+        "rotation_deg": round(cal.rotation_deg, 4),
+        "px_per_mm": round(layout.px_per_mm, 5),
+        "grid_found": cal.grid_found,
+        "colour": cal.colour,
+        "line_width_px": round(2.0 * float(np.median([tr.radius for tr in traces])), 2),
+        "x0": round(layout.x0, 2),
+        "x1": round(layout.x1, 2),
+        "baselines": [round(b, 1) for b in layout.baselines],
+        "row_strength": [round(s, 3) for s in found.row_strength],
+        "row_coverage": [round(tr.coverage, 3) for tr in traces],
+        "row_breaks": row_breaks(traces, layout, layout.px_per_mm),
+        "confidence": {k: round(v, 3) for k, v in quality.items()},
+        "repairs": notes,
+        "grid_strength": round(cal.grid_strength, 3),
+        "grid_axis_periods": list(cal.grid_axis_periods),
+        **_doubt_regions(traces, layout, grid.to_original),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return Digitized(fs=fs, signals=final, diagnostics=diagnostics, paths=paths)
+
+
+def digitize_file(path: str | Path, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Digitize an image file; PipelineError naming the file if it cannot be read or digitized."""
+    path = Path(path)
+    image = load_image(path)
+    try:
+        return digitize_image(image, fs, config)
+    except PipelineError as err:
+        raise PipelineError(err.problem, err.path or path) from err
+    except (ValueError, IndexError, ArithmeticError, cv2.error) as err:
+        raise PipelineError(f"digitizing failed ({type(err).__name__}: {err})", path) from err
+
+
+def safe_digitize_file(path: str | Path, fs: int, config: DigitizeConfig = DigitizeConfig()) -> Digitized:
+    """Like digitize_file, but a bad image gives all-zero leads flagged 'failed: <reason>'."""
+    try:
+        return digitize_file(path, fs, config)
+    except (PipelineError, ValueError) as err:
+        return zero_result(fs, err)

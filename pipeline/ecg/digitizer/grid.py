@@ -1,0 +1,584 @@
+"""Step 2 of the digitizer: find the page's rotation and grid scale, remove the grid.
+
+Everything works on the page as an array (BGR uint8, H x W x 3):
+- `load_image` reads a file with clear errors (zero-byte, truncated, not an image).
+- `estimate_rotation` finds the small rotation (within +-5 deg) that makes the grid lines (or, without a
+  grid, the traces and text) axis-aligned, from the sharpness of shear projections; `deskew` undoes it.
+- `estimate_grid_period` reads the 1 mm grid period from the spectrum of the grid's line profiles.
+- `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
+  its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
+- `calibrate` runs them in order on a flat page (step 1, `rectify.flatten_page`, has already mapped a
+  photographed page to the canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numba import njit
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.images import decode_image
+from pipeline.ecg.digitizer.flags import Flag
+from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
+from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_W
+
+FALLBACK_PX_PER_MM = DPI / 25.4
+PAGE_MM_W = PAGE_W / FALLBACK_PX_PER_MM
+"""The printed page's width in mm (Letter, 279.4 mm)."""
+PAGE_SCALE_TOLERANCE = 0.1
+"""A rectified page's grid period may differ this much (relative) from the page's own scale."""
+"""px/mm of the competition's 2200 px wide page (200 dpi); scaled by width when no grid is found."""
+MAX_ROTATION_DEG = 5.0
+PRIOR_RANGE = 2.2
+"""The grid's 1 mm period may differ from the page-size prior by up to this factor (crops, scans)."""
+MIN_COMB_CONTRAST = 10.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Scale and orientation of one page (in the deskewed page's pixels)."""
+
+    px_per_mm: float
+    rotation_deg: float
+    grid_found: bool
+    colour: bool
+    line_width_px: float = 2.0
+    flags: tuple[str, ...] = ()
+    grid_strength: float = 0.0
+    """Contrast of the grid's spectral comb (see GridPeriod.strength)."""
+    grid_axis_periods: tuple[float, ...] = ()
+    """px per mm measured on each axis (columns, rows) before they were combined."""
+
+    @property
+    def px_per_s(self) -> float:
+        return self.px_per_mm * MM_PER_S
+
+    @property
+    def px_per_mv(self) -> float:
+        return self.px_per_mm * MM_PER_MV
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """A calibrated page: the deskewed BGR image, its ink map (float32 in [0, 1]) and the calibration."""
+
+    image: np.ndarray
+    ink: np.ndarray
+    calibration: Calibration
+    rotation_matrix: np.ndarray = field(repr=False)
+    """2x3 affine matrix mapping (rectified) page coordinates to deskewed ones."""
+    rectification: Rectification = IDENTITY
+    """The perspective map applied before the deskew (identity for flat pages)."""
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Map (N, 2) deskewed-page (x, y) points back to the original image's coordinates."""
+        inv = cv2.invertAffineTransform(self.rotation_matrix)
+        xy = np.asarray(xy, dtype=np.float64)
+        xy = xy @ inv[:, :2].T + inv[:, 2]
+        return self.rectification.to_original(xy) if self.rectification.applied else xy
+
+
+# ------------------------------------------------------------------------------------------- reading
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as a BGR uint8 array (H x W x 3); PipelineError naming the file if unusable."""
+    path = Path(path)
+    image = decode_image(path, cv2.IMREAD_UNCHANGED)
+    try:
+        return as_bgr(image)
+    except ValueError as err:
+        raise PipelineError(str(err), path) from err
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Any grey, BGR or BGRA array (uint8, uint16 or float in [0, 1]) as BGR uint8; alpha over white."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or image.shape[0] < 32 or image.shape[1] < 32:
+        raise ValueError(f"not a page image (shape {image.shape})")
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype.kind == "f":
+        scale = 255.0 if np.nanmax(image) <= 1.0 else 1.0
+        image = np.clip(np.nan_to_num(image * scale, nan=255.0), 0, 255).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return rgb.round().astype(np.uint8)
+    if image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    raise ValueError(f"unsupported number of channels ({image.shape[2]})")
+
+
+# ------------------------------------------------------------------------------------------ colour
+@dataclass(frozen=True)
+class ColourFeatures:
+    """Per-pixel darkness (1 - brightest channel), chroma (channel spread) and non-paper-ness
+    (1 - darkest channel), after white balancing against the paper colour; all float32 in [0, 1]."""
+
+    darkness: np.ndarray
+    chroma: np.ndarray
+    nonpaper: np.ndarray
+
+
+def colour_features(image: np.ndarray) -> ColourFeatures:
+    sub = image[::4, ::4].reshape(-1, 3)
+    # Paper white: a bright percentile per channel (robust to a tinted scan).
+    white = np.maximum(np.percentile(sub, 97, axis=0), 32.0)
+    chans = []
+    for c in range(3):
+        lut = np.clip(np.arange(256) * (255.0 / white[c]), 0, 255).round().astype(np.uint8)
+        chans.append(cv2.LUT(image[:, :, c], lut))
+    hi = cv2.max(cv2.max(chans[0], chans[1]), chans[2])
+    lo = cv2.min(cv2.min(chans[0], chans[1]), chans[2])
+    scale = np.float32(1.0 / 255.0)
+    hi_f = hi.astype(np.float32) * scale
+    lo_f = lo.astype(np.float32) * scale
+    return ColourFeatures(darkness=1.0 - hi_f, chroma=hi_f - lo_f, nonpaper=1.0 - lo_f)
+
+
+# ---------------------------------------------------------------------------------------- rotation
+@njit(cache=True)
+def _projection_scores(xs, ys, ws, tans, n_bins, offset, vertical):
+    """Sharpness (sum of squared bin totals) of the weighted projection along each shear slope."""
+    scores = np.zeros(tans.shape[0])
+    prof = np.zeros(n_bins)
+    for k in range(tans.shape[0]):
+        t = tans[k]
+        prof[:] = 0.0
+        for i in range(xs.shape[0]):
+            if vertical:
+                p = xs[i] - ys[i] * t + offset
+            else:
+                p = ys[i] + xs[i] * t + offset
+            b = int(p + 0.5)
+            if 0 <= b < n_bins:
+                prof[b] += ws[i]
+        s = 0.0
+        for b in range(n_bins):
+            s += prof[b] * prof[b]
+        scores[k] = s
+    return scores
+
+
+def _refine_peak(values: np.ndarray, i: int) -> float:
+    """Sub-sample position of a maximum at index i by a parabola through its neighbours."""
+    if i <= 0 or i >= len(values) - 1:
+        return float(i)
+    a, b, c = values[i - 1], values[i], values[i + 1]
+    den = a - 2 * b + c
+    return float(i) if den >= 0 else float(i + 0.5 * (a - c) / den)
+
+
+def estimate_rotation(weight: np.ndarray, max_deg: float = MAX_ROTATION_DEG,
+                      max_points: int = 200_000) -> float:
+    """Counter-clockwise page rotation in degrees (as displayed, y down) from a line-strength map.
+
+    Projects the strongest pixels along sheared horizontal and vertical directions and returns the
+    angle whose projections are sharpest: coarse on a half-size map, then fine at full size.
+    """
+    h, w = weight.shape
+    thr = max(float(np.percentile(weight[::3, ::3], 80)), 0.15)
+    ys, xs = np.nonzero(weight > thr)
+    if len(xs) < 200:
+        return 0.0
+    rng = np.random.default_rng(0)
+    if len(xs) > max_points:
+        pick = rng.choice(len(xs), max_points, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    wts = weight[ys, xs].astype(np.float64)
+    xs = xs.astype(np.float64) - w / 2.0
+    ys = ys.astype(np.float64) - h / 2.0
+    n_bins = int(h + w + 8)
+    off = n_bins / 2.0
+
+    def score(deg: np.ndarray, scale: float) -> np.ndarray:
+        tans = np.tan(np.deg2rad(deg))
+        hs = _projection_scores(xs * scale, ys * scale, wts, tans, n_bins, off, False)
+        vs = _projection_scores(xs * scale, ys * scale, wts, tans, n_bins, off, True)
+        return hs / hs.max() + vs / vs.max()
+
+    coarse = np.arange(-max_deg, max_deg + 1e-9, 0.2)
+    s = score(coarse, 0.5)
+    best = coarse[int(np.argmax(s))]
+    fine = best + np.arange(-0.3, 0.3 + 1e-9, 0.02)
+    s = score(fine, 1.0)
+    i = int(np.argmax(s))
+    return float(best - 0.3 + 0.02 * _refine_peak(s, i))
+
+
+def rotation_matrix(shape: tuple[int, int], rotation_deg: float) -> np.ndarray:
+    """2x3 affine matrix that undoes a counter-clockwise rotation of rotation_deg about the centre."""
+    h, w = shape[:2]
+    return cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), -rotation_deg, 1.0)
+
+
+def deskew(image: np.ndarray, rotation_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """(deskewed image, its 2x3 matrix); no resampling when the rotation is negligible."""
+    m = rotation_matrix(image.shape, rotation_deg)
+    if abs(rotation_deg) < 0.02:
+        return image, cv2.getRotationMatrix2D((0.0, 0.0), 0.0, 1.0)
+    border = (255, 255, 255) if image.ndim == 3 else 0
+    out = cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return out, m
+
+
+# -------------------------------------------------------------------------------------- grid period
+@dataclass(frozen=True)
+class GridPeriod:
+    px_per_mm: float
+    found: bool
+    strength: float
+    """Spectral peak over the median of its neighbourhood (>= ~8 means a clear grid)."""
+    axis_periods: tuple[float, ...] = ()
+    """The px-per-mm estimate of each axis profile that gave one (columns, rows)."""
+
+
+def _profile_spectrum(profile: np.ndarray, pad: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    p = profile - profile.mean()
+    p = p * np.hanning(len(p))
+    n = len(p) * pad
+    spec = np.abs(np.fft.rfft(p, n))
+    freqs = np.fft.rfftfreq(n)
+    return freqs, spec
+
+
+def _comb_fundamental(freqs: np.ndarray, spec: np.ndarray, f_lo: float, f_hi: float,
+                      f_max: float) -> tuple[float, float]:
+    """(fundamental frequency, strength) of the strongest harmonic comb k*f (k = 1..f_max/f).
+
+    Every multiple of a comb's spacing scores as well as the spacing itself, so the lowest frequency
+    scoring within 80 % of the best is taken (sub-multiples score lower: half their teeth miss).
+    """
+    df = freqs[1] - freqs[0]
+    lo, hi = max(int(f_lo / df), 1), min(int(f_hi / df), len(freqs) - 1)
+    cands = np.arange(lo, hi + 1)
+    noise = float(np.median(spec[lo:min(int(f_max / df), len(spec) - 1)])) + 1e-12
+    # The comb's teeth are a few bins wide after zero padding: take the local max of +-2 bins.
+    peaks = spec.copy()
+    for d in (1, 2):
+        peaks[d:] = np.maximum(peaks[d:], spec[:-d])
+        peaks[:-d] = np.maximum(peaks[:-d], spec[d:])
+    k_max = max(int(f_max / (cands[0] * df)), 1)
+    k = np.arange(1, k_max + 1)[:, None]
+    idx = k * cands[None, :]
+    valid = (idx * df <= f_max) | (k == 1)
+    valid &= idx < len(spec)
+    teeth = np.where(valid, peaks[np.minimum(idx, len(spec) - 1)], 0.0)
+    scores = teeth.sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+    best = float(scores.max())
+    strong = np.nonzero(scores >= 0.8 * best)[0]
+    i = int(strong[0])
+    # Climb to the local maximum of that first strong candidate.
+    while i + 1 < len(scores) and scores[i + 1] > scores[i]:
+        i += 1
+    return float(cands[i] * df), best / noise
+
+
+def _refine_comb(freqs: np.ndarray, spec: np.ndarray, f0: float, f_max: float) -> float:
+    """Least-squares spacing of the comb's clear teeth (peaks refined to sub-bin position)."""
+    df = freqs[1] - freqs[0]
+    noise = float(np.median(spec[: int(f_max / df)])) + 1e-12
+    num = den = 0.0
+    for k in range(1, max(int(f_max / f0), 1) + 1):
+        c = int(round(k * f0 / df))
+        half = max(int(0.25 * f0 / df), 2)
+        a, b = max(c - half, 1), min(c + half, len(spec) - 2)
+        if b <= a:
+            continue
+        j = a + int(np.argmax(spec[a:b + 1]))
+        if spec[j] < 4.0 * noise:
+            continue
+        fk = (j + (_refine_peak(spec, j) - j)) * df
+        w = float(spec[j]) ** 2
+        num += w * k * fk
+        den += w * k * k
+    return num / den if den > 0 else f0
+
+
+def _comb_contrast(freqs: np.ndarray, spec: np.ndarray, f0: float, f_max: float) -> float:
+    """Mean spectrum on the comb's teeth over the mean half-way between them."""
+    df = freqs[1] - freqs[0]
+    k = np.arange(1, max(int(f_max / f0), 1) + 1)
+    teeth = np.clip(np.round(k * f0 / df).astype(int), 0, len(spec) - 1)
+    gaps = np.clip(np.round((k - 0.5) * f0 / df).astype(int), 0, len(spec) - 1)
+    peak = np.maximum.reduce([spec[np.clip(teeth + d, 0, len(spec) - 1)] for d in (-2, -1, 0, 1, 2)])
+    return float(peak.mean() / (spec[gaps].mean() + 1e-12))
+
+
+def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None) -> GridPeriod:
+    """px per mm from the line profiles of a grid-strength map (columns and rows summed).
+
+    The grid's profile is a comb of spectral peaks: spacing 1/(5 mm) when major lines show, 1/(1 mm)
+    when only minor lines do. The comb's spacing is found by harmonic summation; the page-size prior
+    (the competition page's scale at this width, within a factor PRIOR_RANGE) says whether it is the
+    1 mm or the 5 mm one. The estimate is refined by a least-squares fit over all clear teeth; the
+    grid counts as found when the comb's teeth stand clearly above the spectrum between them.
+    """
+    h, w = grid.shape
+    prior = prior_px_per_mm or FALLBACK_PX_PER_MM * w / PAGE_W
+    estimates: list[tuple[float, float, int]] = []
+    for profile in (grid.mean(axis=0), grid.mean(axis=1)):
+        if len(profile) < 64:
+            continue
+        freqs, spec = _profile_spectrum(profile)
+        f_max = 2.3 * PRIOR_RANGE / prior
+        f0, _ = _comb_fundamental(freqs, spec, 1.0 / (5 * prior * PRIOR_RANGE), PRIOR_RANGE / prior, f_max)
+        if not np.isfinite(f0) or f0 <= 0:
+            continue
+        # Refine over the teeth up to 2.3 per mm of the period found (higher ones are unreliable).
+        options = [1.0 / f0, 1.0 / (5.0 * f0)]
+        rough = min(options, key=lambda p: abs(np.log(p / prior)))
+        f_teeth = 2.3 / rough
+        f0 = _refine_comb(freqs, spec, f0, f_teeth)
+        if not np.isfinite(f0) or f0 <= 0:
+            continue
+        period = 1.0 / f0 if rough == options[0] else 1.0 / (5.0 * f0)
+        if abs(np.log(period / prior)) > np.log(PRIOR_RANGE):
+            continue
+        estimates.append((period, _comb_contrast(freqs, spec, f0, f_teeth), len(profile)))
+    if not estimates:
+        return GridPeriod(prior, False, 0.0)
+    axes = tuple(round(float(p), 5) for p, _, _ in estimates)
+    best = max(estimates, key=lambda e: e[1])
+    good = [(p, n) for p, s, n in estimates if s >= MIN_COMB_CONTRAST and abs(p / best[0] - 1) < 0.01]
+    if not good and len(estimates) == 2:
+        # A faint grid (thresholded scan): both axes agreeing on the period is evidence enough.
+        (p1, s1, n1), (p2, s2, n2) = estimates
+        if min(s1, s2) >= 0.5 * MIN_COMB_CONTRAST and abs(p1 / p2 - 1) < 0.01:
+            good = [(p1, n1), (p2, n2)]
+    if not good and best[1] >= 0.5 * MIN_COMB_CONTRAST and abs(best[0] / prior - 1) < 0.04:
+        # A faint comb right where a full page's grid would be (a scanner's scale is within a few %).
+        good = [(best[0], best[2])]
+    if not good:
+        return GridPeriod(prior, False, best[1], axes)
+    period = float(np.average([p for p, _ in good], weights=[n for _, n in good]))
+    return GridPeriod(period, True, best[1], axes)
+
+
+# ------------------------------------------------------------------------------------- grid removal
+def _chroma_weight(feat: ColourFeatures) -> float:
+    """How strongly chroma must be subtracted from darkness so that the coloured grid reads as no ink
+    (0 for a page without colour)."""
+    d = feat.darkness[::3, ::3].ravel()
+    c = feat.chroma[::3, ::3].ravel()
+    # Grid-like pixels: clearly coloured for their darkness (a tinted black trace is not).
+    colourful = (c > 0.05) & (c > 0.15 * d)
+    if colourful.mean() < 0.03:
+        return 0.0
+    ratio = (d[colourful] - 0.1) / c[colourful]
+    return float(np.clip(np.percentile(ratio, 97), 0.3, 6.0))
+
+
+@njit(cache=True)
+def _unsupported_lines(binary, lines_per_strip, strip, max_band):
+    """Pixels on grid-line rows that no ink continues across: True where the line alone is inked.
+
+    lines_per_strip[y, s] marks row y as a grid line within column strip s. A pixel on such a row is
+    kept (False) when ink continues for two pixels beyond the line's band above or below it, i.e. a
+    trace crosses or runs along the line there. Bands thicker than max_band are left alone.
+    """
+    h, w = binary.shape
+    out = np.zeros((h, w), np.bool_)
+    n_strips = lines_per_strip.shape[1]
+    for s in range(n_strips):
+        x0 = s * strip
+        x1 = min(w, x0 + strip)
+        y = 0
+        while y < h:
+            if not lines_per_strip[y, s]:
+                y += 1
+                continue
+            a = y
+            while y < h and lines_per_strip[y, s]:
+                y += 1
+            b = y  # band [a, b)
+            if b - a > max_band:
+                continue  # thicker than a grid line: a trace runs along it here, keep everything
+            up = a - 1
+            down = b
+            for x in range(x0, x1):
+                # Support: two inked pixels beyond the band (a line's own ragged fringe is one).
+                above = up >= 1 and binary[up, x] and binary[up - 1, x]
+                below = down < h - 1 and binary[down, x] and binary[down + 1, x]
+                if above or below:
+                    continue
+                # The band and its anti-aliased fringe rows.
+                for yy in range(max(a - 1, 0), min(b + 1, h)):
+                    out[yy, x] = True
+    return out
+
+
+def _on_grid_phase(flagged: np.ndarray, period: float, tol: float = 1.2) -> np.ndarray:
+    """Of the flagged row indices' mask, keep those at the dominant phase modulo the grid period."""
+    ys = np.nonzero(flagged)[0]
+    if len(ys) == 0:
+        return flagged
+    phase = ys % period
+    bins = np.arange(0.0, period, 0.25)
+    dist = np.abs(((phase[None, :] - bins[:, None]) + period / 2) % period - period / 2)
+    best = bins[int(np.argmax((dist <= tol).sum(axis=1)))]
+    keep = np.abs(((phase - best) + period / 2) % period - period / 2) <= tol
+    out = np.zeros_like(flagged)
+    out[ys[keep]] = True
+    return out
+
+
+def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cover: float = 0.35,
+                      col_cover: float = 0.35) -> np.ndarray:
+    """Zero thin straight grid lines left in an ink map (grey or thresholded scans).
+
+    Within strips of the page, rows (columns) that hold ink along much of their length, in many
+    strips, at the grid's phase (rows every `period` px) are grid lines; their pixels are removed
+    except where ink continues beyond the line (a trace crossing or running along it).
+    """
+    binary = ink > 0.35
+    out = ink.copy()
+    for transpose, cover, size in ((False, row_cover, strip), (True, col_cover, 2 * strip)):
+        b = binary.T if transpose else binary
+        hh, ww = b.shape
+        n_strips = (ww + size - 1) // size
+        lines = np.zeros((hh, n_strips), np.bool_)
+        for s in range(n_strips):
+            lines[:, s] = b[:, s * size:(s + 1) * size].mean(axis=1) > cover
+        if not lines.any():
+            continue
+        # A grid line crosses the page: keep rows flagged in many strips, so that a trace running
+        # flat along a strip (or along a grid line there) is never taken for a line.
+        lines &= _on_grid_phase(lines.mean(axis=1) >= 0.4, period)[:, None]
+        if not lines.any():
+            continue
+        drop = _unsupported_lines(np.ascontiguousarray(b), lines, size, 4)
+        out[drop.T if transpose else drop] = 0.0
+    return out
+
+
+def ink_map(image: np.ndarray, feat: ColourFeatures | None = None,
+            grid_period: float | None = None) -> tuple[np.ndarray, bool]:
+    """(ink strength in [0, 1] per pixel, whether the page has colour).
+
+    Darkness minus beta * chroma (beta fitted so that a coloured grid's pixels score about zero; 0 on
+    a grey page), normalised so that the trace core reads about 1; on a grey page with a grid of known
+    period (px per mm) its straight lines are removed; page frames are removed.
+    """
+    feat = feat or colour_features(image)
+    beta = _chroma_weight(feat)
+    colour = beta > 0.0
+    ink = feat.darkness - beta * feat.chroma if colour else feat.darkness.copy()
+    np.clip(ink, 0.0, None, out=ink)
+    top = float(np.percentile(ink[::2, ::2], 99.7))
+    if top < 0.05:
+        top = max(float(ink.max()), 1e-3)
+    ink = ink * np.float32(1.0 / (0.85 * top))
+    np.clip(ink, 0.0, 1.0, out=ink)
+    ink = ink.astype(np.float32, copy=False)
+    if not colour and grid_period:
+        ink = remove_grid_lines(ink, grid_period)
+    return remove_frame_lines(ink), colour
+
+
+def _long_runs(binary: np.ndarray, min_len: int) -> np.ndarray:
+    """Mask of the horizontal runs of True at least min_len long (only rows that could hold one)."""
+    out = np.zeros_like(binary)
+    for y in np.nonzero(binary.sum(axis=1) >= min_len)[0]:
+        row = np.concatenate([[0], binary[y].astype(np.int8), [0]])
+        d = np.diff(row)
+        starts, ends = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+        for s, e in zip(starts, ends):
+            if e - s >= min_len:
+                out[y, s:e] = True
+    return out
+
+
+def remove_frame_lines(ink: np.ndarray, min_frac_w: float = 0.35, min_frac_h: float = 0.25) -> np.ndarray:
+    """Zero straight ink lines far longer than any trace stroke (page frames, borders, rules)."""
+    h, w = ink.shape
+    binary = ink > 0.3
+    lines = _long_runs(binary, max(int(min_frac_w * w), 3))
+    lines |= _long_runs(binary.T, max(int(min_frac_h * h), 3)).T
+    out = ink.copy()
+    if lines.any():
+        lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))
+        out[lines > 0] = 0.0
+    out[:2] = 0.0
+    out[-2:] = 0.0
+    out[:, :2] = 0.0
+    out[:, -2:] = 0.0
+    return out
+
+
+def estimate_line_width(ink: np.ndarray) -> float:
+    """Typical vertical thickness of the trace in px: median length of short ink runs in columns."""
+    sub = ink[:, ::7] > 0.5
+    d = np.diff(sub.astype(np.int8), axis=0)
+    starts = np.nonzero(d.T == 1)
+    ends = np.nonzero(d.T == -1)
+    if len(starts[0]) == 0 or len(ends[0]) == 0:
+        return 2.0
+    lengths = []
+    # Pair run starts and ends column by column.
+    s_cols, s_rows = starts
+    e_cols, e_rows = ends
+    j = 0
+    for c, r in zip(s_cols, s_rows):
+        while j < len(e_cols) and (e_cols[j] < c or (e_cols[j] == c and e_rows[j] <= r)):
+            j += 1
+        if j < len(e_cols) and e_cols[j] == c:
+            lengths.append(e_rows[j] - r)
+    lengths = np.asarray(lengths)
+    lengths = lengths[(lengths >= 1) & (lengths <= 8)]
+    if len(lengths) < 20:
+        return 2.0
+    return float(np.clip(np.median(lengths), 1.0, 6.0))
+
+
+# -------------------------------------------------------------------------------------------- all
+def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: float = PAGE_W / PAGE_H) -> GridResult:
+    """Deskew a flat page, measure its grid and remove it: the input of layout detection and tracing.
+
+    `image` is the page as read or, for a photo, as `rectify.flatten_page` left it (`rect`: how it was
+    mapped; a page mapped onto the frame at `page_aspect` has a known scale that overrules moire).
+    """
+    image = as_bgr(image)
+    flags: list[str] = []
+    if rect.applied:
+        flags.append(Flag.RECTIFIED_PAGE if rect.is_page else Flag.RECTIFIED_PLANE)
+    feat = colour_features(image)
+    rotation = estimate_rotation(feat.nonpaper)
+    if abs(rotation) >= MAX_ROTATION_DEG - 0.1:
+        flags.append(Flag.ROTATION_AT_LIMIT)
+    page, matrix = deskew(image, rotation)
+    if page is not image:
+        feat = colour_features(page)
+    # Grid strength: coloured pixels (a coloured grid) or all non-paper pixels (grey grids).
+    candidates = [estimate_grid_period(feat.nonpaper)]
+    if float((feat.chroma[::3, ::3] > 0.05).mean()) > 0.03:
+        candidates.append(estimate_grid_period(feat.chroma))
+    found = [p for p in candidates if p.found]
+    period = max(found, key=lambda p: p.strength) if found else candidates[0]
+    if not period.found:
+        flags.append(Flag.GRID_NOT_FOUND)
+    if rect.is_page:
+        # The page was mapped onto the frame, so its scale is known; a grid period far from it is
+        # moire or a screen's pixel raster, not the paper's grid.
+        h, w = image.shape[:2]
+        page_ppm = min(w - 1.0, (h - 1.0) * page_aspect) / PAGE_MM_W
+        if abs(period.px_per_mm / page_ppm - 1.0) > PAGE_SCALE_TOLERANCE:
+            period = GridPeriod(px_per_mm=page_ppm, found=True, strength=period.strength,
+                                axis_periods=period.axis_periods)
+            flags.append(Flag.SCALE_FROM_PAGE)
+    ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
+    width = estimate_line_width(ink)
+    cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
+                      colour=colour, line_width_px=width, flags=tuple(flags),
+                      grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
+    return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect)

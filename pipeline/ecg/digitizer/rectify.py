@@ -1,0 +1,297 @@
+"""Step 1 of the digitizer: perspective rectification of photographed pages (types 0005, 0006).
+
+A phone photo shows the sheet (or the laptop screen showing it) as a quadrilateral on a darker desk,
+bezel or room. `find_page_quad` finds the largest bright region at quarter size (Otsu threshold,
+closing, convex hull) and reduces its outline to four corners; `page_homography` maps those corners to
+an upright rectangle: the whole canonical frame when the quadrilateral's aspect is the printed page's
+(11 x 8.5 in), else a centred rectangle of its own aspect (a screen or viewer window around the page).
+`rectify` warps the image only when the map differs from a similarity (rotation, scale, shift: the
+grid step's deskew handles those) by more than a few pixels, so flat scans pass through untouched.
+All functions take arrays and return arrays; `Rectification.to_original` maps points back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.ecg.layout import PAGE_H, PAGE_W
+
+
+@dataclass(frozen=True)
+class RectifyConfig:
+    scale: int = 4
+    """Downsampling factor for finding the page outline."""
+    min_area: float = 0.25
+    """Smallest page region, as a fraction of the image."""
+    max_corner_deg: float = 35.0
+    """Largest deviation of a corner's angle from 90 degrees."""
+    min_fill: float = 0.9
+    """Smallest fraction of its quadrilateral the page region must fill."""
+    flatten_light: bool = True
+    """Even out the light (shadows, vignetting) of pages that needed rectification (photos)."""
+    max_on_border: float = 0.05
+    """Largest fraction of the outline that may run along the image's border (where the outline is
+    the frame's edge, not the page's: a scan, or a page cut off by the frame)."""
+    min_residual_px: float = 4.0
+    """Apply the homography only when it moves a frame corner this far from the best similarity."""
+    page_aspect: float = PAGE_W / PAGE_H
+    snap: float = 0.07
+    """A quadrilateral whose estimated aspect is within this relative distance of the page's is the page."""
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """The map from the input image to the rectified one (identity when nothing was done)."""
+
+    homography: np.ndarray = field(default_factory=lambda: np.eye(3), repr=False)
+    """3x3, input pixels -> rectified pixels."""
+    applied: bool = False
+    quad: np.ndarray | None = field(default=None, repr=False)
+    """The page corners found in the input (4, 2): top-left, top-right, bottom-right, bottom-left."""
+    is_page: bool = False
+    """Whether the quadrilateral was taken for the printed page itself (mapped to the full frame)."""
+    residual_px: float = 0.0
+    """How far the homography moves a frame corner from the best similarity."""
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) rectified (x, y) points -> input image points."""
+        return apply_homography(np.linalg.inv(self.homography), xy)
+
+    def to_rectified(self, xy: np.ndarray) -> np.ndarray:
+        return apply_homography(self.homography, xy)
+
+
+IDENTITY = Rectification()
+
+
+def apply_homography(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return xy.copy()
+    return cv2.perspectiveTransform(xy[None], np.asarray(h, np.float64))[0]
+
+
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """Four points as top-left, top-right, bottom-right, bottom-left (image y down)."""
+    pts = np.asarray(pts, np.float64).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(ang)]  # clockwise on screen, starting near the left
+    start = int(np.argmin(pts.sum(axis=1)))  # top-left: smallest x + y
+    return np.roll(pts, -start, axis=0)
+
+
+def _corner_angles(q: np.ndarray) -> np.ndarray:
+    out = []
+    for i in range(4):
+        a, b, c = q[i - 1], q[i], q[(i + 1) % 4]
+        u, v = a - b, c - b
+        cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12))
+        out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.asarray(out)
+
+
+def refine_quad(quad: np.ndarray, outline: np.ndarray, trim: float = 0.15) -> np.ndarray:
+    """Corners as the intersections of straight lines fitted (robustly) to the outline points along
+    each side, away from the corners (approxPolyDP's vertices are outline points, not the corners)."""
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        d = b - a
+        length = float(np.linalg.norm(d))
+        if length < 4:
+            return quad
+        u = d / length
+        rel = outline - a
+        t = rel @ u
+        off = np.abs(rel[:, 0] * u[1] - rel[:, 1] * u[0])
+        near = (t > trim * length) & (t < (1 - trim) * length) & (off < max(3.0, 0.03 * length))
+        if near.sum() < 5:
+            return quad
+        vx, vy, x0, y0 = cv2.fitLine(outline[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        p = np.array([x0, y0, 1.0])
+        lines.append(np.cross(p, p + np.array([vx, vy, 0.0])))
+    out = []
+    for i in range(4):
+        x = np.cross(lines[i - 1], lines[i])
+        if abs(x[2]) < 1e-9:
+            return quad
+        out.append(x[:2] / x[2])
+    out = np.asarray(out)
+    return out if np.abs(out - quad).max() < 0.1 * np.ptp(quad, axis=0).max() else quad
+
+
+def paper_likeness(small: np.ndarray, lightness: float = 0.5) -> np.ndarray:
+    """uint8 map, high where a pixel's colour is near the paper's (the median colour of the image's
+    central part, which a photographed page covers): Lab chroma distance counts fully, lightness by
+    the given weight (small: shadows on the paper still count as paper)."""
+    if small.shape[2] != 3:
+        return small[:, :, 0]
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
+    h, w = lab.shape[:2]
+    centre = lab[int(0.35 * h):int(0.65 * h), int(0.35 * w):int(0.65 * w)].reshape(-1, 3)
+    paper = np.median(centre, axis=0)
+    d = lab - paper
+    dist = np.sqrt(d[:, :, 1] ** 2 + d[:, :, 2] ** 2 + (lightness * d[:, :, 0]) ** 2)
+    return np.clip(255.0 - 4.0 * dist, 0, 255).astype(np.uint8)
+
+
+def _quad_of_mask(binary: np.ndarray, cfg: RectifyConfig) -> tuple[np.ndarray, float] | None:
+    """(corners in the mask's pixels, how much of the quadrilateral the region fills) of the mask's
+    largest region, or None when it is no plausible page outline."""
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    area = float(stats[k, cv2.CC_STAT_AREA])
+    if area < cfg.min_area * binary.size:
+        return None
+    contours, _ = cv2.findContours((labels == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    outline = contour.reshape(-1, 2).astype(np.float64)
+    bh, bw = binary.shape
+    on_border = ((outline[:, 0] <= 1) | (outline[:, 1] <= 1) | (outline[:, 0] >= bw - 2)
+                 | (outline[:, 1] >= bh - 2))
+    if on_border.mean() > cfg.max_on_border:
+        return None
+    hull = cv2.convexHull(contour)
+    perimeter = cv2.arcLength(hull, True)
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
+        if len(approx) == 4:
+            break
+    else:
+        return None
+    quad = refine_quad(order_corners(approx.reshape(4, 2).astype(np.float64)), outline)
+    if not cv2.isContourConvex(quad.astype(np.float32).reshape(-1, 1, 2)):
+        return None
+    if np.abs(_corner_angles(quad) - 90.0).max() > cfg.max_corner_deg:
+        return None
+    return quad, area / max(cv2.contourArea(quad.astype(np.float32)), 1.0)
+
+
+def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> np.ndarray | None:
+    """Corners (4, 2) of the page (or screen) quadrilateral in a BGR image, or None when there is none
+    plausible (too small, cut by the image border, not convex, corners far from right angles).
+
+    The page is the largest region above an Otsu threshold of its brightest channel (paper against a
+    dark desk), of its darkest channel (white paper against a coloured desk) or of its closeness to the
+    paper's colour (a shadow across the page, a light desk); of the candidates the
+    one that fills its quadrilateral best wins (a page-shaped one first, a larger one when as good).
+    """
+    h, w = image.shape[:2]
+    s = cfg.scale
+    small = cv2.resize(image, (max(w // s, 8), max(h // s, 8)), interpolation=cv2.INTER_AREA)
+    if small.ndim == 2:
+        small = small[:, :, None]
+    best, best_score = None, -np.inf
+    maps = (small.max(axis=2), small.min(axis=2), paper_likeness(small, 0.5), paper_likeness(small, 0.15))
+    for channel in maps:
+        grey = cv2.GaussianBlur(np.ascontiguousarray(channel), (5, 5), 0)
+        _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        found = _quad_of_mask(binary, cfg)
+        if found is None:
+            continue
+        quad, fill = found
+        if fill < cfg.min_fill:
+            continue
+        _, is_page = page_homography(quad, (small.shape[1], small.shape[0]), cfg)
+        area = cv2.contourArea(quad.astype(np.float32)) / binary.size
+        score = (1.0 if is_page else 0.0) + fill + 0.5 * area
+        if score > best_score:
+            best, best_score = quad, score
+    if best is None:
+        return None
+    # Corners of the small image's pixel grid to full-size coordinates (pixel centres).
+    return order_corners((best + 0.5) * s - 0.5)
+
+
+def page_homography(quad: np.ndarray, size: tuple[int, int], cfg: RectifyConfig = RectifyConfig(),
+                    snap: bool = True) -> tuple[np.ndarray, bool]:
+    """(3x3 homography mapping the quad to an upright rectangle in a frame of size (w, h), whether the
+    quad was taken for the page). The rectangle's aspect is estimated from the mean opposite side
+    lengths; near the page's aspect it is the page, mapped to the whole frame (with the page's exact
+    aspect unless snap is False)."""
+    w, h = size
+    tl, tr, br, bl = np.asarray(quad, np.float64)
+    qw = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+    qh = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    aspect = qw / max(qh, 1e-9)
+    is_page = abs(aspect / cfg.page_aspect - 1.0) <= cfg.snap
+    if is_page and snap:
+        aspect = cfg.page_aspect
+    # The largest rectangle of that aspect in the frame, centred; the page fills the frame exactly
+    # when the frame has the page's aspect.
+    rw = min(float(w - 1), (h - 1) * aspect)
+    rh = rw / aspect
+    if not is_page:
+        # Keep the scale of the photo (px per mm) where it was: the rectangle as large as the quad.
+        k = min(1.0, np.sqrt(qw * qh / (rw * rh)) * 1.0)
+        rw, rh = rw * k, rh * k
+    x0, y0 = 0.5 * (w - 1 - rw), 0.5 * (h - 1 - rh)
+    dst = np.array([[x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh], [x0, y0 + rh]])
+    return cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32)).astype(np.float64), is_page
+
+
+def similarity_residual(hom: np.ndarray, size: tuple[int, int]) -> float:
+    """Largest distance (px) between where hom and the best similarity put the frame's corners and
+    edge midpoints: how far from a rotation + scale + shift the map is."""
+    w, h = size
+    pts = np.array([[0, 0], [w / 2, 0], [w - 1, 0], [w - 1, h / 2], [w - 1, h - 1], [w / 2, h - 1],
+                    [0, h - 1], [0, h / 2]], np.float64)
+    moved = apply_homography(hom, pts)
+    if not np.all(np.isfinite(moved)):
+        return float("inf")
+    # Least squares x' = a x - b y + tx, y' = b x + a y + ty.
+    x, y = pts[:, 0], pts[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    a = np.concatenate([np.column_stack([x, -y, one, zero]), np.column_stack([y, x, zero, one])])
+    coef = np.linalg.lstsq(a, np.concatenate([moved[:, 0], moved[:, 1]]), rcond=None)[0]
+    fitted = (a @ coef).reshape(2, -1).T
+    return float(np.linalg.norm(fitted - moved, axis=1).max())
+
+
+def rectify(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> tuple[np.ndarray, Rectification]:
+    """(the image seen fronto-parallel, the map); the input itself and IDENTITY when the page shows no
+    perspective (or none can be found)."""
+    h, w = image.shape[:2]
+    quad = find_page_quad(image, cfg)
+    if quad is None:
+        return image, IDENTITY
+    hom, is_page = page_homography(quad, (w, h), cfg)
+    # Whether the photo shows perspective at all: the map to the quad's own aspect (snapping a flat
+    # page's aspect to the printed one is a mere stretch, not worth a resampling).
+    residual = similarity_residual(page_homography(quad, (w, h), cfg, snap=False)[0], (w, h))
+    if not np.isfinite(residual) or residual < cfg.min_residual_px:
+        return image, Rectification(quad=quad, is_page=is_page, residual_px=residual)
+    border = (255, 255, 255) if image.ndim == 3 else 255
+    out = cv2.warpPerspective(image, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=border)
+    return out, Rectification(homography=hom, applied=True, quad=quad, is_page=is_page, residual_px=residual)
+
+
+def flatten_illumination(image: np.ndarray, scale: int = 8, max_gain: float = 3.0) -> np.ndarray:
+    """The page under even light: every channel divided by its local paper level (a max filter over
+    an eighth-size copy, so that traces and grid lines do not count, smoothed), scaled to white.
+    For photos, whose shadows, light ramps and vignetting a global white balance cannot undo."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(w // scale, 4), max(h // scale, 4)), interpolation=cv2.INTER_AREA)
+    paper = cv2.GaussianBlur(cv2.dilate(small, np.ones((5, 5), np.uint8)), (0, 0), 3.0)
+    paper = np.maximum(paper, np.uint8(min(255, int(np.ceil(250.0 / max_gain)))))
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(image, paper, scale=250.0)
+
+
+def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig()) -> tuple[np.ndarray, Rectification]:
+    """Step 1 of the digitizer: the page seen fronto-parallel and, when it had to be rectified (a photo),
+    under even light; the page itself and IDENTITY when cfg is None or nothing was to be done."""
+    if cfg is None:
+        return image, IDENTITY
+    image, rect = rectify(image, cfg)
+    if rect.applied and cfg.flatten_light:
+        image = flatten_illumination(image)
+    return image, rect

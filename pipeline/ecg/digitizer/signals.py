@@ -1,0 +1,190 @@
+"""Step 7 of the digitizer: pixel paths to mV and seconds, cut into the 12 leads, limb leads repaired by Einthoven.
+
+Coordinates: pixel centres at integer x; a sample i of a lead whose window starts at sample `start`
+lies at t = (start + i) / fs, drawn at x = x0 + t * px_per_s; its value is the row's y there
+(linear interpolation between columns), (baseline - y) / px_per_mv in mV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.ecg.layout import LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
+
+BAD_QUALITY = 0.5
+
+
+@dataclass(frozen=True)
+class RowSignal:
+    """One traced row as a curve: mV at sorted x positions (px), and a per-column confidence in [0, 1]
+    (ink found and its strength) for the columns x_first, x_first + 1, ..."""
+
+    x: np.ndarray
+    mv: np.ndarray
+    x_first: int
+    confidence: np.ndarray
+
+
+def row_signal(x: np.ndarray, y: np.ndarray, baseline: float, px_per_mv: float, x_first: int = 0,
+               confidence: np.ndarray | None = None) -> RowSignal:
+    """mV of a traced curve: (baseline - y) / px_per_mv at the points' x (NaN points dropped)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    order = np.argsort(x[ok], kind="stable")
+    conf = np.ones(0) if confidence is None else np.asarray(confidence, dtype=np.float64)
+    return RowSignal(x=x[ok][order], mv=((baseline - y[ok]) / px_per_mv)[order], x_first=int(x_first),
+                     confidence=conf)
+
+
+def sample_times(fs: int, lead: str) -> np.ndarray:
+    """Times (s) of a lead's samples inside the 10 s record: (start + i) / fs."""
+    start, stop = lead_window(fs, lead)
+    return np.arange(start, stop, dtype=np.float64) / fs
+
+
+def sample_row(row: RowSignal, x_of_t: np.ndarray) -> tuple[np.ndarray, float]:
+    """(values at the given x positions, mean confidence there); zeros when nothing was traced.
+
+    Only the curve's points within this window (one pixel of margin, so that the end samples
+    interpolate rather than extrapolate) are used, so a neighbouring lead's values do not leak in
+    across a column boundary; gaps are linearly interpolated and the window's ends held constant
+    beyond its first and last points.
+    """
+    if len(x_of_t) == 0:
+        return np.zeros(0), 0.0
+    lo, hi = float(x_of_t.min()) - 1.0, float(x_of_t.max()) + 1.0
+    sel = (row.x >= lo) & (row.x <= hi)
+    if sel.sum() < 2:
+        return np.zeros(len(x_of_t)), 0.0
+    values = np.interp(x_of_t, row.x[sel], row.mv[sel])
+    if len(row.confidence):
+        cols = row.x_first + np.arange(len(row.confidence), dtype=np.float64)
+        conf = np.interp(x_of_t, cols, row.confidence, left=0.0, right=0.0)
+        quality = float(np.mean(conf))
+    else:
+        quality = 1.0
+    return values, quality
+
+
+def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int) -> tuple[dict[str, np.ndarray],
+                                                                                  dict[str, float]]:
+    """(signal by lead, quality by lead) from the four traced rows.
+
+    Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
+    lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
+    """
+    signals: dict[str, np.ndarray] = {}
+    quality: dict[str, float] = {}
+    for r, names in enumerate(ROWS):
+        if r >= len(rows):
+            break
+        for lead in names:
+            if r == len(ROWS) - 1:
+                t = sample_times(fs, lead)
+                key = lead
+            elif lead == RHYTHM_LEAD:
+                start, stop = lead_window(fs, "I")
+                t = np.arange(start, stop, dtype=np.float64) / fs
+                key = "II_short"
+            else:
+                t = sample_times(fs, lead)
+                key = lead
+            values, q = sample_row(rows[r], layout.x_of_time(t))
+            signals[key] = values
+            quality[key] = q
+    return signals, quality
+
+
+# ----------------------------------------------------------------------------------------- Einthoven
+def project_constraints(values: list[np.ndarray], variances: list[float],
+                        constraints: np.ndarray) -> list[np.ndarray]:
+    """Weighted least-squares projection of simultaneous signals onto linear relations.
+
+    values: k signals of one window (each centred here: offsets are free in the metric and kept);
+    variances: their noise variances; constraints: (c, k) rows a with sum_j a_j * signal_j = 0.
+    Returns the signals moved as little as their variances allow so that every relation holds.
+    """
+    m = np.stack([v - v.mean() for v in values])               # (k, n)
+    cov = np.diag(np.asarray(variances, dtype=np.float64))      # (k, k)
+    a = np.asarray(constraints, dtype=np.float64)               # (c, k)
+    gain = cov @ a.T @ np.linalg.inv(a @ cov @ a.T)             # (k, c)
+    corrected = m - gain @ (a @ m)
+    return [corrected[j] + values[j].mean() for j in range(len(values))]
+
+
+def _variance(quality: float) -> float:
+    """Relative noise variance of a traced lead from its quality in [0, 1]."""
+    return 1.0 / max(quality, 0.05) ** 2
+
+
+def einthoven_repair(signals: Mapping[str, np.ndarray], quality: Mapping[str, float], fs: int,
+                     project: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Make the limb leads consistent with I + III = II and aVR + aVL + aVF = 0, aVF - aVR = 1.5 II.
+
+    Lead II is known over the whole 10 s (rhythm strip), so in the first 2.5 s window I, III, II (and
+    the row-1 short II) are simultaneous, and in the second window aVR, aVL, aVF and II are. A
+    weighted least-squares projection onto the relations repairs a badly traced lead from the others
+    (low quality = large variance) and, with project=True, also averages tracing noise away where all
+    are good. The rhythm strip's II is refined only in the first window (from I, III and the short II).
+    Returns (signals, notes).
+    """
+    out = {k: np.asarray(v, dtype=np.float64).copy() for k, v in signals.items()}
+    notes: list[str] = []
+    if RHYTHM_LEAD not in out:
+        return out, notes
+    q = dict(quality)
+    ii_full = out[RHYTHM_LEAD]
+
+    def weak(names: list[str]) -> list[str]:
+        return [n for n in names if q.get(n, 0.0) < BAD_QUALITY]
+
+    # Window 1: I + III - II = 0, II_short - II = 0.
+    a, b = lead_window(fs, "I")
+    names = ["I", "III"]
+    if all(n in out and len(out[n]) == b - a for n in names):
+        vals = [out["I"], out["III"], ii_full[a:b]]
+        var = [_variance(q.get("I", 0.0)), _variance(q.get("III", 0.0)), _variance(q.get(RHYTHM_LEAD, 0.0))]
+        rows = [[1.0, 1.0, -1.0]]
+        if "II_short" in out and len(out["II_short"]) == b - a:
+            vals.append(out["II_short"])
+            var.append(_variance(q.get("II_short", 0.0)))
+            rows = [[1.0, 1.0, -1.0, 0.0], [0.0, 0.0, 1.0, -1.0]]
+        bad = weak(names)
+        if project or bad:
+            fixed = project_constraints(vals, var, np.asarray(rows))
+            out["I"], out["III"] = fixed[0], fixed[1]
+            if project:
+                ii_full = ii_full.copy()
+                ii_full[a:b] = fixed[2]
+                out[RHYTHM_LEAD] = ii_full
+            notes.append("I, III, II projected" + (f" (repaired {', '.join(bad)})" if bad else ""))
+
+    # Window 2: aVR + aVL + aVF = 0, aVF - aVR - 1.5 II = 0.
+    a, b = lead_window(fs, "aVR")
+    names = ["aVR", "aVL", "aVF"]
+    if all(n in out and len(out[n]) == b - a for n in names):
+        vals = [out["aVR"], out["aVL"], out["aVF"], ii_full[a:b]]
+        var = [_variance(q.get(n, 0.0)) for n in names] + [_variance(q.get(RHYTHM_LEAD, 0.0))]
+        rows = np.asarray([[1.0, 1.0, 1.0, 0.0], [-1.0, 0.0, 1.0, -1.5]])
+        bad = weak(names)
+        if project or bad:
+            fixed = project_constraints(vals, var, rows)
+            out["aVR"], out["aVL"], out["aVF"] = fixed[0], fixed[1], fixed[2]
+            notes.append("aVR, aVL, aVF projected" + (f" (repaired {', '.join(bad)})" if bad else ""))
+    return out, notes
+
+
+def finalize(signals: Mapping[str, np.ndarray], fs: int) -> dict[str, np.ndarray]:
+    """The 12 leads at their required lengths, finite (a missing or broken lead becomes zeros)."""
+    out = {}
+    for lead in LEADS:
+        n = n_samples(fs, lead)
+        v = np.asarray(signals.get(lead, np.zeros(n)), dtype=np.float64)
+        if len(v) != n or not np.isfinite(v).all():
+            v = np.zeros(n)
+        out[lead] = v
+    return out

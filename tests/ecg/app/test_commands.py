@@ -1,0 +1,32 @@
+"""The digitize command with --beats and --report on one rendered page."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.ecg.synth.waveforms import EcgSpec, simulate
+
+render = pytest.importorskip("pipeline.ecg.synth.render")
+
+
+def test_digitize_beats_and_report(tmp_path, capsys):
+    fs = 250
+    record = simulate(EcgSpec(heart_rate=130.0), fs, np.random.default_rng(5))
+    page = render.render_page(record, fs, np.random.default_rng(6))
+    image = tmp_path / "page.png"
+    cv2.imwrite(str(image), cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    assert main(["ecg", "digitize", str(image), "--out", str(out), "--fs", str(fs), "--beats", "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert "rhythm tachy" in printed
+    beats = pd.read_csv(out / "page.beats.csv")
+    ii = beats[beats["lead"] == "II"]
+    assert 19 <= len(ii) <= 24 and ii["QRS_onset"].notna().mean() > 0.8  # 130 bpm over 10 s
+    report = (out / "page.report.md").read_text()
+    assert "## Doubts" in report and "page.overlay.png" in report
+    overlay = cv2.imread(str(out / "page.overlay.png"))
+    assert overlay is not None and overlay.shape[0] > 100

@@ -1,0 +1,98 @@
+"""End-to-end: `python -m pipeline ecg stage0..stage3` on a tiny synthetic competition."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` leaves it out
+
+TINY = ["--n-train", "1", "--n-test", "3", "--workers", "2"]
+
+
+@pytest.fixture()
+def roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var, name in (("PIPELINE_DATA", "data"), ("PIPELINE_WORK", "work"), ("PIPELINE_SUBMISSIONS", "subs")):
+        monkeypatch.setenv(var, str(tmp_path / name))
+    return tmp_path
+
+
+def run(*argv: str) -> int:
+    return main(["ecg", *argv])
+
+
+def test_stages_end_to_end_deterministic_and_resumable(roots: Path, capsys) -> None:
+    assert run("stage0", *TINY) == 0
+    assert run("stage2", "--workers", "2") == 0
+    submission = roots / "subs" / "ecg.csv"
+    first = submission.read_bytes()
+    sub = pd.read_csv(submission, dtype={"id": str})
+    sample = pd.read_parquet(roots / "data" / "ecg" / "sample_submission.parquet")
+    assert list(sub["id"]) == list(sample["id"].astype(str))
+    assert np.isfinite(sub["value"]).all()
+
+    capsys.readouterr()
+    assert run("stage2") == 0  # unchanged: skipped, file untouched
+    assert "skipped" in capsys.readouterr().out
+    assert submission.read_bytes() == first
+
+    assert run("stage3") == 0
+    metrics = json.loads((roots / "work" / "ecg" / "report" / "metrics.json").read_text())
+    assert metrics["images"] == 3 and np.isfinite(metrics["snr_db"])
+    assert {row["image_type"] for row in metrics["per_type"]} == {"0001", "0003", "0004"}
+    report = roots / "work" / "ecg" / "report"
+    assert len(list(report.glob("worst_*.png"))) == 3
+    # DESIGN 4.5: beats per image, rhythm against the true signal, the failure report linking overlays
+    beats = sorted((roots / "work" / "ecg" / "beats").glob("*.csv"))
+    assert len(beats) == 3 and set(pd.read_csv(beats[0])["source"]) == {"true", "recovered"}
+    assert 0.0 <= metrics["beats"]["qrs_f1"] <= 1.0 and metrics["beats"]["tp"] > 0
+    assert sum(sum(row.values()) for row in metrics["rhythm"]["confusion"].values()) == 3
+    assert len(pd.read_csv(report / "rhythm.csv")) == 3 and (report / "rhythm_confusion.csv").exists()
+    summary = (report / "failures.md").read_text()
+    assert all(f"({p.name})" in summary for p in report.glob("worst_*.png"))
+    assert len(pd.read_csv(report / "failures.csv", dtype={"id": str})) == 3
+
+    # from clean (data, work, submission removed): byte-identical submission
+    for name in ("data", "work", "subs"):
+        shutil.rmtree(roots / name)
+    assert run("stage0", *TINY) == 0
+    assert run("stage2", "--workers", "1") == 0
+    assert submission.read_bytes() == first
+
+
+def test_test_row_without_image_is_one_line_error(roots: Path, capsys) -> None:
+    assert run("stage0", *TINY) == 0
+    test_dir = roots / "data" / "ecg" / "test"
+    victim = sorted(test_dir.glob("*.png"))[0]
+    victim.unlink()
+    capsys.readouterr()
+    assert run("stage2") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "test.csv" in err[0] and victim.stem in err[0]
+    assert not (roots / "subs" / "ecg.csv").exists()
+
+
+def test_stage1_trains_a_segmenter_that_stage2_then_uses(roots: Path, capsys) -> None:
+    from pipeline.ecg.app.stages import segmenter_checkpoint
+
+    tiny = ["--epochs", "1", "--steps", "2", "--n-pages", "2", "--n-val-pages", "1", "--n-val-images", "1",
+            "--workers", "1"]
+    assert run("stage1", *tiny) == 0
+    model = roots / "work" / "ecg" / "model"
+    info = json.loads((model / "model.json").read_text())
+    history = json.loads((model / "history.json").read_text())["history"]
+    assert info["kind"] == "segmenter" and info["epochs_run"] == 1 and len(history) == 1
+    assert np.isfinite(history[0]["val_snr_db"]) and 0.0 <= history[0]["val_iou"] <= 1.0
+    assert (model / "curves.png").stat().st_size > 1000 and not (model / "candidate.pt").exists()
+    assert info["command"].startswith("python -m pipeline ecg stage1 --epochs 1 --steps 2")
+    assert segmenter_checkpoint() == model / "segment.pt"
+    capsys.readouterr()
+    assert run("stage1", *tiny) == 0
+    assert "skipped" in capsys.readouterr().out

@@ -1,0 +1,133 @@
+"""Grid step: reading images with clear errors, rotation, grid period, ink map."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.core.errors import PipelineError
+from pipeline.ecg.digitizer.grid import (
+    as_bgr,
+    calibrate,
+    colour_features,
+    estimate_grid_period,
+    estimate_rotation,
+    ink_map,
+    load_image,
+)
+
+
+def grid_page(period: float = 7.874, size: tuple[int, int] = (900, 1200), angle: float = 0.0) -> np.ndarray:
+    """A white page with a pink 1 mm / red 5 mm grid and one dark wavy trace, rotated by angle."""
+    h, w = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k, x in enumerate(np.arange(3.0, w, period)):
+        colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 185, 245), 1)
+        cv2.line(img, (int(round(x * 16)), 0), (int(round(x * 16)), (h - 1) * 16), colour, t, cv2.LINE_AA, 4)
+    for k, y in enumerate(np.arange(5.0, h, period)):
+        colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 185, 245), 1)
+        cv2.line(img, (0, int(round(y * 16))), ((w - 1) * 16, int(round(y * 16))), colour, t, cv2.LINE_AA, 4)
+    xs = np.arange(100, w - 100, 0.5)
+    ys = h / 2 + 40 * np.sin(xs / 50.0)
+    cv2.polylines(img, [np.round(np.stack([xs, ys], 1) * 16).astype(np.int32)], False, (20, 20, 20), 2,
+                  cv2.LINE_AA, 4)
+    if angle:
+        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    return img
+
+
+@pytest.mark.parametrize("angle", [-1.7, 0.0, 0.8, 2.0])
+def test_rotation_of_a_grid_is_recovered(angle):
+    feat = colour_features(grid_page(angle=angle))
+    assert estimate_rotation(feat.nonpaper) == pytest.approx(angle, abs=0.2)
+
+
+@pytest.mark.parametrize("period", [7.874, 7.3, 8.2])
+def test_grid_period_is_recovered(period):
+    page = grid_page(period=period)
+    found = estimate_grid_period(colour_features(page).chroma, prior_px_per_mm=7.874)
+    assert found.found
+    assert found.px_per_mm == pytest.approx(period, rel=0.003)
+
+
+def test_no_grid_is_flagged():
+    img = np.full((600, 800, 3), 255, np.uint8)
+    cv2.line(img, (50, 300), (750, 320), (0, 0, 0), 2, cv2.LINE_AA)
+    result = calibrate(img)
+    assert not result.calibration.grid_found
+    assert "grid_not_found" in result.calibration.flags
+    assert result.calibration.px_per_mm == pytest.approx(200 / 25.4 * 800 / 2200, rel=1e-6)
+
+
+def test_ink_map_keeps_the_trace_and_drops_the_coloured_grid():
+    page = grid_page()
+    ink, colour = ink_map(page)
+    assert colour
+    assert ink.dtype == np.float32 and ink.min() >= 0.0 and ink.max() <= 1.0
+    x = 600
+    y = int(round(450 + 40 * np.sin(x / 50.0)))
+    assert ink[y - 2:y + 3, x].max() > 0.8          # the trace
+    assert np.percentile(ink[:300, :], 99.9) < 0.2  # grid only above the trace
+
+
+def test_calibrate_deskews_and_measures():
+    result = calibrate(grid_page(period=7.6, angle=1.2))
+    assert result.calibration.rotation_deg == pytest.approx(1.2, abs=0.2)
+    assert result.calibration.px_per_mm == pytest.approx(7.6, rel=0.005)
+    back = result.to_original(np.array([[600.0, 450.0]]))
+    assert back.shape == (1, 2)
+
+
+def test_as_bgr_accepts_grey_rgba_and_16_bit():
+    grey = np.full((64, 80), 200, np.uint8)
+    assert as_bgr(grey).shape == (64, 80, 3)
+    rgba = np.zeros((64, 80, 4), np.uint8)  # fully transparent: white
+    assert as_bgr(rgba).min() == 255
+    deep = np.full((64, 80, 3), 65535, np.uint16)
+    assert as_bgr(deep).dtype == np.uint8 and as_bgr(deep).min() == 255
+    with pytest.raises(ValueError):
+        as_bgr(np.zeros((5, 5), np.uint8))
+
+
+def test_unreadable_images_raise_pipeline_error_naming_the_file(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"this is not an image at all")
+    ok, buf = cv2.imencode(".png", grid_page(size=(100, 120)))
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(buf.tobytes()[: len(buf) // 2])
+    ok, jbuf = cv2.imencode(".jpg", grid_page(size=(100, 120)))
+    cut_jpeg = tmp_path / "cut.jpg"
+    cut_jpeg.write_bytes(jbuf.tobytes()[: len(jbuf) - 200])
+    for path in (empty, garbage, truncated, cut_jpeg, tmp_path / "missing.png"):
+        with pytest.raises(PipelineError) as err:
+            load_image(path)
+        assert path.name in str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_load_image_reads_rgba_png(tmp_path):
+    rgba = np.zeros((60, 70, 4), np.uint8)
+    rgba[..., 3] = 255
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), rgba)
+    image = load_image(path)
+    assert image.shape == (60, 70, 3) and image.max() == 0
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_screen_photo_scale_comes_from_the_page_when_moire_fools_the_grid(seed: int) -> None:
+    """On these screen photos the grid spectrum locks onto moire; the rectified page's own scale
+    (the Letter page mapped onto the frame) is then used instead."""
+    from pipeline.ecg.synth import render
+    from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
+
+    record = render.simulate_record(500, np.random.default_rng(seed))
+    page = render.render_page(record, 500, np.random.default_rng(seed + 1))
+    shot = render.degrade(page, "0006", np.random.default_rng(seed + 2))
+    grid = calibrate(*flatten_page(cv2.cvtColor(shot.image, cv2.COLOR_RGB2BGR), RectifyConfig()))
+    assert "scale_from_page" in grid.calibration.flags
+    assert abs(grid.calibration.px_per_mm / (200 / 25.4) - 1) < 0.03

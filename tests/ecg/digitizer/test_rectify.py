@@ -1,0 +1,130 @@
+"""Rectification: a page photographed under perspective is mapped back to the canonical frame; flat
+pages pass through untouched."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.ecg.digitizer.grid import calibrate
+from pipeline.ecg.digitizer.rectify import (
+    RectifyConfig,
+    apply_homography,
+    find_page_quad,
+    flatten_illumination,
+    flatten_page,
+    order_corners,
+    rectify,
+    similarity_residual,
+)
+
+W, H = 880, 680  # the competition page's aspect (2200 x 1700)
+
+
+def page(w: int = W, h: int = H, period: float = 3.15) -> np.ndarray:
+    """A white page with a pink grid (every 5th line darker) and a dark wavy trace."""
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k, x in enumerate(np.arange(20.0, w - 20, period)):
+        cv2.line(img, (int(x), 20), (int(x), h - 21), (120, 110, 235) if k % 5 == 0 else (190, 190, 245), 1)
+    for k, y in enumerate(np.arange(20.0, h - 20, period)):
+        cv2.line(img, (20, int(y)), (w - 21, int(y)), (120, 110, 235) if k % 5 == 0 else (190, 190, 245), 1)
+    xs = np.arange(60, w - 60, 0.5)
+    pts = np.stack([xs, h / 2 + 30 * np.sin(xs / 25.0)], 1)
+    cv2.polylines(img, [np.round(pts * 16).astype(np.int32)], False, (20, 20, 20), 2, cv2.LINE_AA, 4)
+    return img
+
+
+CORNERS = np.array([[0, 0], [W - 1, 0], [W - 1, H - 1], [0, H - 1]], np.float64)
+SEEN = np.array([[130, 50], [770, 100], [840, 655], [40, 615]], np.float64)
+"""Where a tilted camera sees the page's corners in the photo."""
+
+
+def photo(truth: np.ndarray) -> np.ndarray:
+    """The page seen through the homography `truth` on a dark brown desk."""
+    return cv2.warpPerspective(page(), truth, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=(50, 70, 95))
+
+
+def test_order_corners_starts_top_left_clockwise():
+    shuffled = SEEN[[2, 0, 3, 1]]
+    assert np.array_equal(order_corners(shuffled), SEEN)
+
+
+def test_page_corners_are_found_under_perspective():
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    quad = find_page_quad(photo(truth))
+    assert quad is not None
+    assert np.abs(quad - SEEN).max() < 2.5
+
+
+def test_homography_is_recovered_and_maps_the_page_to_the_frame():
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    image = photo(truth)
+    out, rect = rectify(image)
+    assert rect.applied and rect.is_page
+    assert out.shape == image.shape
+    # Page points (a lattice over the page) go through the photo and back to where they were.
+    gx, gy = np.meshgrid(np.linspace(0, W - 1, 9), np.linspace(0, H - 1, 7))
+    pts = np.column_stack([gx.ravel(), gy.ravel()])
+    back = rect.to_rectified(apply_homography(truth, pts))
+    err = np.linalg.norm(back - pts, axis=1)
+    assert err.mean() < 2.5 and err.max() < 6.0
+    assert np.allclose(rect.to_original(back), apply_homography(truth, pts), atol=1e-6)
+    # The rectified image shows the page: the trace at its place, the desk gone from the interior.
+    x = 440
+    y = int(round(H / 2 + 30 * np.sin(x / 25.0)))
+    assert out[y - 4:y + 5, x].min() < 90
+    assert out[30:H - 30, 30:W - 30].min(axis=2).mean() > 200
+
+
+def test_flat_and_slightly_rotated_pages_are_left_alone():
+    flat = page()
+    out, rect = rectify(flat)
+    assert out is flat and not rect.applied
+    m = cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), 1.5, 1.0)
+    rotated = cv2.warpAffine(flat, m, (W, H), borderValue=(255, 255, 255))
+    out, rect = rectify(rotated)
+    assert out is rotated and not rect.applied
+
+
+@pytest.mark.parametrize("image", [np.full((H, W, 3), 255, np.uint8), np.zeros((H, W, 3), np.uint8),
+                                   np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)])
+def test_no_page_outline_means_no_warp(image):
+    out, rect = rectify(image)
+    assert out is image and not rect.applied
+
+
+def test_similarity_residual_is_zero_for_similarities_and_large_for_perspective():
+    m = np.vstack([cv2.getRotationMatrix2D((300.0, 200.0), 7.0, 1.3), [0, 0, 1]])
+    assert similarity_residual(m, (W, H)) < 1e-3
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    assert similarity_residual(truth, (W, H)) > 3 * RectifyConfig().min_residual_px
+
+
+def test_calibrate_maps_rectified_points_back_into_the_photo():
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    image = photo(truth)
+    result = calibrate(*flatten_page(image, RectifyConfig()))
+    assert "rectified_page" in result.calibration.flags
+    assert result.calibration.rotation_deg == pytest.approx(0.0, abs=0.3)
+    pts = np.array([[200.0, 150.0], [700.0, 500.0]])
+    expected = apply_homography(truth, pts)
+    assert np.linalg.norm(result.to_original(pts) - expected, axis=1).max() < 6.0
+    # Without the option the photo is only deskewed.
+    plain = calibrate(image)
+    assert not plain.rectification.applied
+
+
+def test_flatten_illumination_evens_out_a_shadow_and_keeps_the_trace():
+    lit = page()
+    shade = np.linspace(1.0, 0.55, W, dtype=np.float32)[None, :, None]  # darker to the right
+    shadowed = (lit.astype(np.float32) * shade).astype(np.uint8)
+    flat = flatten_illumination(shadowed)
+    paper = flat[60:120, 40:W - 40].max(axis=2)  # above the trace: paper and grid
+    left, right = np.percentile(paper[:, :100], 90), np.percentile(paper[:, -100:], 90)
+    assert abs(float(left) - float(right)) < 12 and left > 230
+    assert np.percentile(shadowed[60:120, -100:].max(axis=2), 90) < 160  # the shadow was deep
+    x = W - 100
+    y = int(round(H / 2 + 30 * np.sin(x / 25.0)))
+    assert flat[y - 4:y + 5, x].max(axis=1).min() < 120  # the trace stays dark

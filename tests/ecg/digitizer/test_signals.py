@@ -1,0 +1,134 @@
+"""Signals step: pixels to mV and seconds, lead windows, Einthoven repair, safe output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.ecg.digitizer.signals import (
+    RowSignal,
+    cut_leads,
+    einthoven_repair,
+    finalize,
+    project_constraints,
+    row_signal,
+    sample_row,
+    sample_times,
+)
+from pipeline.ecg.layout import LEADS, ROWS, PageLayout, lead_window, n_samples
+
+LAYOUT = PageLayout()
+
+
+def line_row(row: int, mv_of_t, step: float = 1.0) -> RowSignal:
+    """A traced row whose curve is mv_of_t(t) drawn exactly at the layout's positions."""
+    xs = np.arange(LAYOUT.x0 - 2, LAYOUT.x1 + 2, step)
+    t = (xs - LAYOUT.x0) / LAYOUT.px_per_s
+    ys = LAYOUT.y_of_mv(row, mv_of_t(t))
+    return row_signal(xs, ys, LAYOUT.baselines[row], LAYOUT.px_per_mv, int(xs[0]), np.ones(len(xs)))
+
+
+@pytest.mark.parametrize("fs", [250, 500, 1000, 1025])
+def test_samples_sit_at_start_plus_i_over_fs(fs):
+    rows = [line_row(r, lambda t: 0.1 * t + 0.01 * r) for r in range(4)]
+    signals, quality = cut_leads(rows, LAYOUT, fs)
+    for lead in LEADS:
+        a, b = lead_window(fs, lead)
+        assert len(signals[lead]) == n_samples(fs, lead) == b - a
+        expected = 0.1 * np.arange(a, b) / fs
+        got = signals[lead] - signals[lead].mean() + expected.mean()
+        assert np.abs(got - expected).max() < 1e-9  # no half-sample phase error
+        assert quality[lead] == pytest.approx(1.0)
+    assert len(signals["II_short"]) == n_samples(fs, "I")
+
+
+def test_window_edges_do_not_leak_the_neighbouring_lead():
+    fs = 500
+    # Row 0 shows lead I at +1 mV for 2.5 s, then aVR at -1 mV; the boundary column is a gap.
+    xs = np.arange(LAYOUT.x0 - 2, LAYOUT.x1 + 2, 1.0)
+    t = (xs - LAYOUT.x0) / LAYOUT.px_per_s
+    mv = np.where(t < 2.5, 1.0, -1.0)
+    keep = np.abs(t - 2.5) > 0.02
+    row = row_signal(xs[keep], LAYOUT.y_of_mv(0, mv[keep]), LAYOUT.baselines[0], LAYOUT.px_per_mv)
+    values, _ = sample_row(row, LAYOUT.x_of_time(sample_times(fs, "I")))
+    assert np.allclose(values, 1.0)
+    values, _ = sample_row(row, LAYOUT.x_of_time(sample_times(fs, "aVR")))
+    assert np.allclose(values, -1.0)
+
+
+def test_gaps_are_interpolated():
+    xs = np.array([100.0, 101.0, 110.0, 111.0])
+    row = RowSignal(x=xs, mv=np.array([0.0, 0.0, 0.9, 0.9]), x_first=100, confidence=np.ones(12))
+    values, _ = sample_row(row, np.array([100.0, 105.5, 111.0]))
+    assert values[1] == pytest.approx(0.45)
+
+
+def test_empty_row_gives_zeros():
+    row = RowSignal(x=np.zeros(0), mv=np.zeros(0), x_first=0, confidence=np.zeros(0))
+    values, quality = sample_row(row, np.arange(10.0))
+    assert np.all(values == 0.0) and quality == 0.0
+
+
+def limb_leads(fs: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(fs * 10)) / fs
+    lead_i = 0.5 * np.sin(2 * np.pi * 1.1 * t) + 0.1 * rng.standard_normal(len(t)).cumsum() / 30
+    lead_ii = 0.8 * np.sin(2 * np.pi * 1.1 * t + 0.4) + 0.2 * np.cos(2 * np.pi * 3 * t)
+    full = {"I": lead_i, "II": lead_ii, "III": lead_ii - lead_i, "aVR": -(lead_i + lead_ii) / 2,
+            "aVL": lead_i - lead_ii / 2, "aVF": lead_ii - lead_i / 2}
+    out = {lead: full[lead][slice(*lead_window(fs, lead))] for lead in full}
+    out["II_short"] = lead_ii[slice(*lead_window(fs, "I"))]
+    return out
+
+
+def test_einthoven_rebuilds_a_badly_traced_lead():
+    fs = 500
+    truth = limb_leads(fs)
+    broken = dict(truth)
+    broken["III"] = np.zeros_like(truth["III"]) + 0.3  # lost trace
+    broken["aVL"] = truth["aVL"] + 0.5 * np.sin(np.arange(len(truth["aVL"])))  # garbage
+    quality = {k: 1.0 for k in truth}
+    quality["III"] = 0.1
+    quality["aVL"] = 0.1
+    fixed, notes = einthoven_repair(broken, quality, fs, project=False)
+    for lead in ("III", "aVL"):
+        err = (fixed[lead] - fixed[lead].mean()) - (truth[lead] - truth[lead].mean())
+        assert np.sqrt(np.mean(err ** 2)) < 0.05 * np.std(truth[lead]) + 1e-3
+    assert notes
+
+
+def test_einthoven_projection_reduces_independent_noise():
+    fs = 500
+    truth = limb_leads(fs)
+    rng = np.random.default_rng(1)
+    noisy = {k: v + 0.02 * rng.standard_normal(len(v)) for k, v in truth.items()}
+    quality = {k: 1.0 for k in truth}
+    fixed, _ = einthoven_repair(noisy, quality, fs, project=True)
+    for lead in ("I", "III", "aVR", "aVL", "aVF"):
+        before = np.std(noisy[lead] - truth[lead])
+        after = np.std(fixed[lead] - truth[lead])
+        assert after < before
+    resid = fixed["I"] + fixed["III"] - fixed["II"][: len(fixed["I"])]
+    assert np.std(resid) < 1e-9
+
+
+def test_project_constraints_is_exact_for_consistent_input():
+    a = np.sin(np.arange(50) / 5.0)
+    b = np.cos(np.arange(50) / 7.0)
+    out = project_constraints([a, b, a + b], [1.0, 1.0, 1.0], np.array([[1.0, 1.0, -1.0]]))
+    assert np.allclose(out[0], a) and np.allclose(out[1], b)
+
+
+def test_finalize_never_emits_nan_and_fixes_lengths():
+    fs = 256
+    signals = {"I": np.full(n_samples(fs, "I"), np.nan), "II": np.ones(n_samples(fs, "II")), "V1": np.ones(3)}
+    out = finalize(signals, fs)
+    assert list(out) == list(LEADS)
+    for lead, values in out.items():
+        assert len(values) == n_samples(fs, lead)
+        assert np.isfinite(values).all()
+    assert np.all(out["I"] == 0) and np.all(out["V1"] == 0) and np.all(out["II"] == 1)
+
+
+def test_rows_constant_matches_layout():
+    assert len(ROWS) == 4 and ROWS[3] == ("II",)

@@ -1,0 +1,154 @@
+"""Trace step: Viterbi path, sub-pixel centreline, steep peaks, gaps."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.ecg.digitizer.trace import (
+    TraceConfig,
+    centreline,
+    excursion_runs,
+    fill_gaps,
+    gap_runs,
+    runs,
+    shared_ink_runs,
+    trace_row,
+)
+
+
+def draw(xs: np.ndarray, ys: np.ndarray, size: tuple[int, int], thickness: int) -> np.ndarray:
+    """A probability map (1 = ink) with the polyline drawn anti-aliased at 1/16 px precision."""
+    img = np.full(size, 255, np.uint8)
+    pts = np.round(np.stack([xs, ys], axis=1) * 16).astype(np.int32)
+    cv2.polylines(img, [pts], False, 0, thickness, cv2.LINE_AA, 4)
+    return (255.0 - img.astype(np.float32)) / 255.0
+
+
+def curve_at(trace, xs):
+    return np.interp(xs, trace.points_x, trace.points_y)
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_sine_is_traced_within_half_a_pixel(thickness):
+    xs = np.arange(10.0, 390.0, 0.4)
+    ys = 100.0 + 25.0 * np.sin(xs / 30.0)
+    prob = draw(xs, ys, (200, 400), thickness)
+    tr = trace_row(prob, (0, 200), (20, 380), 100.0)
+    inside = (xs > 25) & (xs < 375)
+    err = curve_at(tr, xs[inside]) - ys[inside]
+    assert np.sqrt(np.mean(err ** 2)) < 0.5
+    assert np.abs(err).max() < 1.5
+
+
+def test_step_is_followed():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = np.where(xs < 150, 120.0, 60.0)
+    prob = draw(xs, ys, (200, 300), 1)
+    tr = trace_row(prob, (0, 200), (20, 280), 100.0)
+    assert curve_at(tr, np.array([100.0]))[0] == pytest.approx(120.0, abs=0.5)
+    assert curve_at(tr, np.array([200.0]))[0] == pytest.approx(60.0, abs=0.5)
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_steep_spike_peak_is_not_cut(thickness):
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 150.0 - 100.0 * np.exp(-0.5 * ((xs - 150.0) / 2.5) ** 2)  # a 100 px R wave, 6 px wide
+    prob = draw(xs, ys, (220, 300), thickness)
+    tr = trace_row(prob, (0, 220), (20, 280), 150.0)
+    peak_y = tr.points_y[np.argmin(tr.points_y)]
+    assert peak_y == pytest.approx(50.0, abs=1.5)
+    assert tr.points_x[np.argmin(tr.points_y)] == pytest.approx(150.0, abs=1.0)
+
+
+def test_gap_is_interpolated_not_baseline():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 80.0 + 0.2 * (xs - 10.0)  # a slope from 80 to 136
+    prob = draw(xs, ys, (200, 300), 1)
+    prob[:, 140:160] = 0.0  # the scan lost 20 columns of trace
+    tr = trace_row(prob, (0, 200), (20, 280), 150.0)
+    assert np.isnan(tr.raw[150 - 20])
+    assert curve_at(tr, np.array([150.0]))[0] == pytest.approx(80.0 + 0.2 * 140.0, abs=1.0)
+    assert tr.y[150 - 20] == pytest.approx(80.0 + 0.2 * 140.0, abs=1.0)
+
+
+def test_neighbouring_row_does_not_capture_the_path():
+    xs = np.arange(10.0, 390.0, 0.4)
+    own = 100.0 + 5.0 * np.sin(xs / 20.0)
+    other = 180.0 - 90.0 * np.exp(-0.5 * ((xs - 200.0) / 3.0) ** 2)  # a big R wave from the row below
+    prob = np.maximum(draw(xs, own, (260, 400), 1), draw(xs, other, (260, 400), 1))
+    tr = trace_row(prob, (20, 260), (20, 380), 100.0)
+    # Away from the few columns where the strokes cross, the path stays on its own trace.
+    away = (xs > 30) & (xs < 370) & (np.abs(xs - 200.0) > 8.0)
+    err = curve_at(tr, xs[away]) - own[away]
+    assert np.abs(err).max() < 2.0
+    assert np.abs(tr.path[150:170] - 100).max() < 10
+
+
+def test_fill_gaps_and_centreline_basics():
+    y = np.array([np.nan, 1.0, np.nan, np.nan, 4.0, np.nan])
+    assert fill_gaps(y).tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert np.isnan(fill_gaps(np.full(3, np.nan))).all()
+    top = np.full(10, 99.0)
+    bot = np.full(10, 101.0)
+    assert np.allclose(centreline(top, bot, 1.0, 0.75), 100.0)
+
+
+def test_trace_is_fast():
+    import time
+
+    xs = np.arange(0.0, 2000.0, 0.4)
+    ys = 150.0 + 30.0 * np.sin(xs / 25.0)
+    prob = draw(xs, ys, (300, 2000), 2)
+    trace_row(prob, (0, 300), (10, 1990), 150.0)  # compile
+    t = time.perf_counter()
+    for _ in range(4):
+        trace_row(prob, (0, 300), (10, 1990), 150.0, config=TraceConfig())
+    assert (time.perf_counter() - t) / 4 < 0.1
+
+
+def test_runs_gaps_and_shared_ink():
+    assert runs(np.array([0, 1, 1, 0, 1], bool)) == [(1, 3), (4, 5)]
+    assert runs(np.array([0, 1, 1, 0, 1], bool), min_length=2) == [(1, 3)]
+    xs = np.arange(10.0, 290.0, 0.4)
+    prob = draw(xs, np.full_like(xs, 60.0), (200, 300), 1)
+    prob[:, 140:160] = 0.0
+    tr = trace_row(prob, (0, 200), (20, 280), 60.0)
+    assert gap_runs(tr, 5) == [(120, 140)]  # columns 140..159 counted from x0 = 20
+    # Two rows whose lines cross at x = 150: their paths share the ink there.
+    a_y = 50.0 + 0.5 * (xs - 10.0)
+    b_y = 190.0 - 0.5 * (xs - 10.0)
+    both = np.maximum(draw(xs, a_y, (240, 300), 1), draw(xs, b_y, (240, 300), 1))
+    top = trace_row(both, (0, 240), (20, 280), 55.0)
+    bottom = trace_row(both, (0, 240), (20, 280), 185.0)
+    shared = shared_ink_runs(top, bottom, 4.0)
+    assert shared and all(a <= 150 - 20 + 10 and b >= 150 - 20 - 10 for a, b in shared)
+    assert shared_ink_runs(tr, trace_row(prob, (0, 200), (20, 280), 60.0), 4.0)  # same row: all shared
+
+
+def test_excursion_from_the_baseline():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = np.where((xs > 140) & (xs < 180), 160.0, 60.0)  # 40 columns far below its own baseline
+    tr = trace_row(draw(xs, ys, (200, 300), 1), (0, 200), (20, 280), 60.0, config=TraceConfig(prior=0.0))
+    (a, b), = excursion_runs(tr, 60.0, 50.0, 10)  # x 140..180 from x0 = 20, give or take the step's column
+    assert abs(a - 120) <= 1 and abs(b - 160) <= 1
+    assert excursion_runs(tr, 60.0, 50.0, 50) == []
+
+
+def test_run_end_bridges_a_faint_seam_but_not_paper() -> None:
+    """The merged flanks of a QRS spike narrower than the pen leave a lighter seam inside the column's
+    ink; the run must go on past it to the spike's top, but must stop at real paper."""
+    from pipeline.ecg.digitizer.trace import _run_end
+
+    col = np.zeros((40, 1), np.float32)
+    col[5:20, 0] = 1.0
+    col[20:23, 0] = 0.3  # seam: below the run threshold, far above paper
+    col[23:35, 0] = 1.0
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 5
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 0, 0.15) == 23  # bridging off
+    col[20:23, 0] = 0.0  # paper between two strokes
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 23
+    col[20:23, 0] = 0.3
+    col[17:23, 0] = 0.3  # a seam longer than the bridge
+    assert _run_end(col, 0, 30, -1, 0, 40, 0.35, 4, 0.15) == 23
