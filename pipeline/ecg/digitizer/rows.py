@@ -1,12 +1,14 @@
 """Step 3 of the digitizer: where the traces are on a calibrated page: the four row baselines and the x of t = 0 and t = 10 s.
 
 The page is not assumed to follow our renderer: rows are found as the heights that hold ink in most
-columns (a trace spends most of its time near its baseline; text does not span the page), and the time
+columns (a trace spends most of its time near its baseline; text does not span the page) and that are
+evenly spaced, as the rows of every 3x4 + rhythm page are (a printed header line is not), and the time
 axis from the right end of the traces (every row ends at t = 10 s) and the grid's px/s.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import cv2
@@ -17,6 +19,14 @@ from pipeline.ecg.layout import DEFAULT_LAYOUT, DURATION_S, MM_PER_S, N_COLUMNS,
 
 INK_THRESHOLD = 0.4
 MIN_ROW_GAP_MM = 12.0
+ROW_CANDIDATES = 8
+"""Coverage peaks considered for the four rows (headers, labels and grid remnants make extra peaks)."""
+ROW_PITCH_MM = float(np.median(np.diff(DEFAULT_LAYOUT.baselines))) / DEFAULT_LAYOUT.px_per_mm
+"""The layout's distance between rows (about 36 mm; the same in ecg-image-kit's pages)."""
+PITCH_TOLERANCE = 0.35
+"""How far (relative) the gap between two rows' coverage peaks may stray from ROW_PITCH_MM: the peaks sit
+where each trace spends its time, not exactly on its baseline (gaps of 31-46 mm on clean pages), while a
+printed header line above the first row stands 70 mm or more from it."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,26 @@ def find_rows(coverage: np.ndarray, px_per_mm: float, n_rows: int = len(ROWS)) -
             b += 1
         centred.append((a + b) // 2)
     return centred, [float(smooth[y]) for y in centred]
+
+
+def looks_like_rows(rows: list[int], px_per_mm: float) -> bool:
+    """Whether rows (top to bottom) stand about one ROW_PITCH_MM apart, as the layout's rows do."""
+    gaps = np.diff(rows) / px_per_mm
+    return bool(np.all(np.abs(gaps / ROW_PITCH_MM - 1.0) <= PITCH_TOLERANCE))
+
+
+def choose_rows(candidates: list[int], coverage: list[float], px_per_mm: float,
+                strongest: list[int], n_rows: int = len(ROWS)) -> list[int]:
+    """The n_rows of the candidate peaks (top to bottom) spaced as the layout's rows are
+    (`looks_like_rows`) with the most coverage in all; without such a set, `strongest` (the n_rows
+    strongest peaks)."""
+    best: tuple[float, tuple[int, ...]] | None = None
+    for subset in itertools.combinations(range(len(candidates)), n_rows):
+        if looks_like_rows([candidates[i] for i in subset], px_per_mm):
+            total = sum(coverage[i] for i in subset)
+            if best is None or total > best[0]:
+                best = (total, subset)
+    return [candidates[i] for i in best[1]] if best is not None else list(strongest)
 
 
 def row_end(ink: np.ndarray, band: tuple[int, int], run: int = 12) -> float | None:
@@ -263,7 +293,12 @@ def detect_layout(ink: np.ndarray, px_per_mm: float, scale_known: bool = True) -
     h, w = ink.shape
     flags: list[str] = []
     n_rows = len(ROWS)
-    rows, strength = find_rows(row_coverage(ink, px_per_mm), px_per_mm, n_rows)
+    profile = row_coverage(ink, px_per_mm)
+    strongest, strength = find_rows(profile, px_per_mm, n_rows)
+    candidates, coverage = find_rows(profile, px_per_mm, ROW_CANDIDATES)
+    rows = choose_rows(candidates, coverage, px_per_mm, strongest, n_rows)
+    if rows != strongest:
+        strength = [coverage[candidates.index(y)] for y in rows]
     if len(rows) != n_rows:
         flags.append(Flag.ROW_FALLBACK)
         fallback = default_layout(w, h, px_per_mm)

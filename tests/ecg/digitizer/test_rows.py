@@ -1,0 +1,48 @@
+"""Step 3: rows are the evenly spaced coverage peaks, not a printed header line above them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.ecg.digitizer.rows import ROW_PITCH_MM, choose_rows, detect_layout, looks_like_rows
+from pipeline.ecg.layout import DEFAULT_LAYOUT
+
+
+def test_looks_like_rows_wants_gaps_near_the_layout_pitch() -> None:
+    ppm = 7.874
+    pitch = ROW_PITCH_MM * ppm
+    assert looks_like_rows([700, int(700 + pitch), int(700 + 2 * pitch), int(700 + 2.9 * pitch)], ppm)
+    assert not looks_like_rows([50, 700, int(700 + 2 * pitch), int(700 + 3 * pitch)], ppm)
+
+
+def test_choose_rows_prefers_evenly_spaced_rows_to_a_stronger_header() -> None:
+    candidates = [49, 687, 958, 1227, 1476]
+    coverage = [0.94, 0.88, 0.81, 0.92, 0.97]
+    strongest = [49, 687, 1227, 1476]
+    assert choose_rows(candidates, coverage, 7.51, strongest) == [687, 958, 1227, 1476]
+    # nothing spaced like rows: the strongest peaks stay
+    assert choose_rows([10, 40, 900, 1600, 1650], [0.5] * 5, 7.51, [10, 900, 1600, 1650]) == [10, 900, 1600, 1650]
+
+
+def _ink_page(header: bool) -> tuple[np.ndarray, list[float]]:
+    """An ink map with the four rows of the default layout, row 1 drawn in dashes (less coverage than
+    a solid line), and optionally a solid rule across the page where a printed header would stand."""
+    h, w = DEFAULT_LAYOUT.height, DEFAULT_LAYOUT.width
+    ink = np.zeros((h, w), np.float32)
+    xs = np.arange(w)
+    for r, base in enumerate(DEFAULT_LAYOUT.baselines):
+        y = np.round(base + 6 * np.sin(xs / 37.0)).astype(int)
+        keep = (xs // 40) % 4 != 0 if r == 1 else np.ones(w, bool)
+        for dy in (-1, 0, 1):
+            ink[y[keep] + dy, xs[keep]] = 1.0
+    if header:
+        ink[48:51, :] = 1.0
+    return ink, list(DEFAULT_LAYOUT.baselines)
+
+
+def test_detect_layout_skips_a_header_rule_above_the_rows() -> None:
+    ppm = DEFAULT_LAYOUT.px_per_mm
+    for header in (False, True):
+        ink, truth = _ink_page(header)
+        found = detect_layout(ink, ppm)
+        assert np.allclose(found.layout.baselines, truth, atol=8), (header, found.layout.baselines)
