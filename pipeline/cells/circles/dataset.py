@@ -36,8 +36,10 @@ from pipeline.cells.circles.generate import (
     sample_name,
     to_annotation,
 )
+from pipeline.core.cluster import resolve_scheduler
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_json_atomic, write_text_atomic
+from pipeline.core.parallel import parallel_map
 from pipeline.core.seeding import rng_for
 
 SETTINGS_FILE = "generator.json"
@@ -157,11 +159,12 @@ def _prepare_folder(out: Path, settings: dict[str, Any], keep: set[str], clean: 
 
 def generate_folder(out_dir: str | Path, n: int, seed: int, cfg: CircleConfig, workers: int = 1,
                     prefix: str = "circles", start: int = 0, chunk: int = 32, clean: bool = False,
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """Write samples start..start+n-1 to `out_dir` plus their label table; return the table.
 
-    `workers` processes share the work; 1 runs in this process. Output is independent of both. A rerun with
-    the same settings keeps finished samples; `clean` makes the folder hold exactly these samples.
+    `workers` processes share the work; 1 runs in this process; a Dask `scheduler` (an address or 'local';
+    default $PIPELINE_SCHEDULER) sends the chunks to a cluster. Output is independent of all three. A rerun
+    with the same settings keeps finished samples; `clean` makes the folder hold exactly these samples.
     """
     if n < 1 or workers < 1:
         raise PipelineError(f"need n >= 1 and workers >= 1, got n={n} workers={workers}")
@@ -177,7 +180,11 @@ def generate_folder(out_dir: str | Path, n: int, seed: int, cfg: CircleConfig, w
     bar = tqdm(total=n, desc=f"generating circles ({workers} worker{'s' if workers > 1 else ''})", unit="img",
                disable=not progress)
     t0 = time.perf_counter()
-    if workers == 1:
+    if resolve_scheduler(scheduler) is not None:
+        bar.close()
+        for part in parallel_map(_generate_chunk, jobs, workers, "generating circles", scheduler=scheduler):
+            rows += part
+    elif workers == 1:
         for job in jobs:
             rows += _generate_chunk(job)
             bar.update(len(job[-1]))

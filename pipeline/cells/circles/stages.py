@@ -43,6 +43,7 @@ from pipeline.cells.evaluate import classification_metrics, knn_accuracy, plot_c
 from pipeline.cells.split import stratified_splits
 from pipeline.cells.train import TrainConfig, load_checkpoint, load_images, train_classifier
 from pipeline.core.badinput import robustness_row
+from pipeline.core.cluster import add_scheduler_option
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_json_atomic
 from pipeline.core.manifest import run_stage
@@ -125,7 +126,8 @@ def stage0(args: argparse.Namespace) -> None:
     outputs = [images_dir(), index_path(), splits_path()]
 
     def action() -> dict[str, Any]:
-        table = generate_folder(images_dir(), s.n_images, s.seed, s.generator, workers=s.workers, clean=True)
+        table = generate_folder(images_dir(), s.n_images, s.seed, s.generator, workers=s.workers, clean=True,
+                                scheduler=getattr(args, "scheduler", None))
         if table["label"].nunique() < 2:
             raise PipelineError(f"only one class among {len(table)} generated images; generate more")
         index = table.rename(columns={"name": "id"})
@@ -301,6 +303,8 @@ def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
                        ("model", str), ("image_size", int), ("batch_size", int), ("patience", int),
                        ("head", str), ("head_stage", int)):
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
+    if stage == "stage0":
+        add_scheduler_option(parser)
 
 
 # --- step commands --------------------------------------------------------------------------------------------
@@ -345,7 +349,7 @@ def config_from_options(args: argparse.Namespace) -> CircleConfig:
 def cmd_generate(args: argparse.Namespace) -> None:
     cfg = config_from_options(args)
     table = generate_folder(args.out, args.n, args.seed, cfg, workers=args.workers, prefix=args.prefix,
-                            start=args.start)
+                            start=args.start, scheduler=args.scheduler)
     counts = ", ".join(f"{k} {v}" for k, v in table["label"].value_counts().sort_index().items())
     print(f"wrote {len(table)} samples to {args.out} ({table.attrs['images_per_s']:.1f} images/s with "
           f"{args.workers} worker(s)); labels: {counts}; table in {Path(args.out) / 'labels.csv'}")
@@ -395,6 +399,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=default_workers(), help="processes (default: CPU count)")
     p.add_argument("--start", type=int, default=0, help="first image index (to split a big run into parts)")
     p.add_argument("--prefix", default="circles", help="file name prefix (default %(default)s)")
+    add_scheduler_option(p)
     add_generator_options(p)
     p.set_defaults(func=cmd_generate)
 

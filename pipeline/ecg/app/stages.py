@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.cluster import add_scheduler_option
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import check_image_file
 from pipeline.core.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
@@ -20,7 +21,7 @@ from pipeline.core.paths import PROJECT_ROOT, data_dir, submissions_dir, work_di
 from pipeline.core.seeding import derive_seed
 from pipeline.ecg.app import commands as steps
 from pipeline.ecg.app.workspace import TASK, digitizer_hash, predictions_dir, segmenter_checkpoint, trained_checkpoint
-from pipeline.ecg.digitizer import DigitizeConfig, is_doubtful, is_failed, safe_digitize_file
+from pipeline.ecg.digitizer import DigitizeConfig, is_doubtful, is_failed, safe_digitize_file, zero_result
 from pipeline.ecg.evaluation.heldout import HELDOUT_DIR
 from pipeline.ecg.evaluation.report import write_report
 from pipeline.ecg.formats.competition import (
@@ -48,7 +49,8 @@ TRAINING_SOURCES = sorted((ECG / "training").glob("*.py"))
 
 # ---------------------------------------------------------------- stage0: data
 def _generate(args: argparse.Namespace, root: Path) -> dict:
-    make_competition(root, n_train=args.n_train, n_test=args.n_test, seed=args.seed, workers=args.workers)
+    make_competition(root, n_train=args.n_train, n_test=args.n_test, seed=args.seed, workers=args.workers,
+                     scheduler=args.scheduler)
     return {"generated": True, "n_train": args.n_train, "n_test": args.n_test}
 
 
@@ -142,6 +144,14 @@ def _predict_one(job: tuple[str, int, str, str, str | None]) -> str:
     return cache_path
 
 
+def _fallback_prediction(job: tuple[str, int, str, str, str | None], error: BaseException) -> str:
+    """The flat prediction of an image whose digitizing crashed (or whose worker was lost twice),
+    flagged 'failed: <error>' so that failures.txt lists it."""
+    image_id, fs, image_path, cache_path, _ = job
+    save_prediction(zero_result(fs, f"{image_path}: {type(error).__name__}: {error}"), Path(cache_path))
+    return cache_path
+
+
 def failure_lines(image_id: str, flags: list[str]) -> list[str]:
     """The failure-report lines of one image: every failed step, then every doubtful one."""
     failed = [f"{image_id}: {flag}" for flag in flags if is_failed(flag)]
@@ -149,7 +159,8 @@ def failure_lines(image_id: str, flags: list[str]) -> list[str]:
     return failed + doubtful
 
 
-def predict_competition(comp: Competition, workers: int) -> tuple[pd.DataFrame, dict[str, Path]]:
+def predict_competition(comp: Competition, workers: int,
+                        scheduler: str | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Digitize every test image (cached, resumable). Returns test.csv and the cache file per id."""
     test = read_test_csv(comp.test_csv)
     check_test_images(comp, test)
@@ -157,7 +168,7 @@ def predict_competition(comp: Competition, workers: int) -> tuple[pd.DataFrame, 
     checkpoint = segmenter_checkpoint()
     segmenter = None if checkpoint is None else str(checkpoint)
     jobs = [(i, fs, str(comp.test_image(i)), str(out / f"{i}.npz"), segmenter) for i, fs in test_ids(test)]
-    parallel_map(_predict_one, jobs, workers, desc="digitize")
+    parallel_map(_predict_one, jobs, workers, desc="digitize", scheduler=scheduler, on_error=_fallback_prediction)
     return test, {job[0]: Path(job[3]) for job in jobs}
 
 
@@ -169,7 +180,7 @@ def stage2(args: argparse.Namespace) -> None:
     target = submissions_dir() / "ecg.csv"
 
     def predict() -> dict:
-        test, caches = predict_competition(comp, args.workers)
+        test, caches = predict_competition(comp, args.workers, args.scheduler)
         predictions, lines, failed = {}, [], 0
         for image_id, cache in caches.items():
             signals, _, diagnostics = load_prediction(cache)
@@ -217,6 +228,8 @@ STAGES = {"stage0": stage0, "stage1": stage1, "stage2": stage2, "stage3": stage3
 
 def configure_stage(stage: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes")
+    if stage in ("stage0", "stage2"):
+        add_scheduler_option(parser)
     if stage == "stage1":
         d = SegmentTrainConfig()
         parser.add_argument("--epochs", type=int, default=d.epochs)

@@ -458,7 +458,7 @@ def _solution(test_jobs: list[_Job], frames: list[pd.DataFrame | None]) -> pd.Da
 
 
 def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: int = 0,
-                     types: tuple[str, ...] = ALL_TYPES, workers: int = 1) -> None:
+                     types: tuple[str, ...] = ALL_TYPES, workers: int = 1, scheduler: str | None = None) -> None:
     """Write a synthetic competition folder in Kaggle's layout plus hidden/ ground truth.
 
     Every file depends only on (seed, record id, image type): the same arguments give byte-identical
@@ -478,7 +478,7 @@ def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: in
     jobs += [_Job(root, seed, "test", i, _draw_fs(seed, i), (types[k % len(types)],)) for k, i in enumerate(test_ids)]
     log.info("rendering %d train records (%d images each) and %d test images into %s",
              n_train, len(types), n_test, root)
-    frames = parallel_map(_make_record, jobs, workers, desc="render ecg records")
+    frames = parallel_map(_make_record, jobs, workers, desc="render ecg records", scheduler=scheduler)
 
     train = pd.DataFrame({"id": train_ids, "fs": [j.fs for j in jobs[:n_train]],
                           "sig_len": [int(round(j.fs * DURATION_S)) for j in jobs[:n_train]]})
@@ -502,10 +502,12 @@ def make_competition(out_dir: Path, n_train: int = 6, n_test: int = 12, seed: in
     log.info("wrote %s", root)
 
 
-def render_speed(n: int = 18, workers: int = 1, seed: int = 12345) -> float:
+def render_speed(n: int = 18, workers: int = 1, seed: int = 12345, scheduler: str | None = None) -> float:
     """Images per second of make_competition writing n test images (cycling through every type) with
-    `workers` processes, into a temporary folder that is removed afterwards."""
+    `workers` processes (on a Dask `scheduler` when given; its start-up counts), into a temporary folder
+    that is removed afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        make_competition(Path(tmp) / "ecg", n_train=0, n_test=n, seed=seed, types=ALL_TYPES, workers=workers)
+        make_competition(Path(tmp) / "ecg", n_train=0, n_test=n, seed=seed, types=ALL_TYPES, workers=workers,
+                         scheduler=scheduler)
         return n / (time.perf_counter() - start)
