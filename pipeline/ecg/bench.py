@@ -55,6 +55,23 @@ def _digitize_all(comp, test, config) -> tuple[dict, dict, list[dict]]:
     return pred, fs_by_id, timings
 
 
+def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
+    """Pages others drew come first (DESIGN 4.6): per development set and config the overall SNR,
+    then one row per page."""
+    from pipeline.ecg.devsets import list_pages, score_pages
+
+    pages = list_pages()
+    rows: list[tuple[str, str, str]] = []
+    for name, config in configs.items():
+        scores = score_pages(pages, config)
+        for s in scores.per_set.itertuples():
+            rows.append((f"SNR dev {s.set}, {name}", f"{s.snr_db:.2f} dB",
+                         f"{s.n_pages} pages, worst {s.worst_page_db:.2f} dB"))
+        for p in scores.per_page.itertuples():
+            rows.append((f"SNR dev {p.set} {p.page}, {name}", f"{p.snr_db:.2f} dB", f"fs {p.fs}"))
+    return rows
+
+
 def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = None) -> pd.DataFrame:
     """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
     the digitizer with it (the default one's step timings are printed)."""
@@ -69,6 +86,7 @@ def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = Non
     if segmenter is not None:
         configs["segmenter"] = DigitizeConfig(segmenter=segmenter)
     default = "segmenter" if segmenter is not None else "classical"
+    rows += devset_rows(configs)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ecg"
         n_test = n_per_type * len(types)
