@@ -414,7 +414,10 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, grid_s: fl
     for r, tr in enumerate(traces):
         conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
         rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
-    signals, quality = cut_leads(rows, layout, fs)
+    # Nothing left of a lead's first sample is that lead: ecg-image-kit draws the calibration pulse
+    # up to t = 0 (its top's corner would be read as the first samples) and the previous lead up to
+    # a column boundary; the vertical mark on the boundary itself is masked by the tracer.
+    signals, quality = cut_leads(rows, layout, fs, start_guard=0.0)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     final = finalize(repaired, fs)
     timings["signals"] = time.perf_counter() - t
