@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.detect_layout import DetectedLayout, detect_layout, scale_from_separators
 from pipeline.ecg.grid import GridResult, as_bgr, calibrate, ink_map, load_image
+from pipeline.ecg.kit_page import place_kit_t0, unmoved_kit_page
 from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, PageLayout, lead_window, n_samples
 from pipeline.ecg.rectify import RectifyConfig
 from pipeline.ecg.segment import DEFAULT_CHECKPOINT, N_ROWS
@@ -406,6 +407,9 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, grid_s: fl
             traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
     found = found.with_pen(_end_cap(traces, found.x_end), fs)
+    h, w = grid.ink.shape[:2]
+    found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
+                                                 grid.rectification.applied))
     layout = found.layout
     timings["trace"] = time.perf_counter() - t
 
