@@ -18,6 +18,7 @@ from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
 from pipeline.ecg.app.badinput import cases as ecg_cases
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
+from pipeline.ecg.evaluation.devsets import list_pages, score_pages
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.competition import find_competition, test_ids
@@ -47,6 +48,21 @@ def _digitize_all(comp, test, config) -> tuple[dict, dict, list[dict]]:
     return pred, fs_by_id, timings
 
 
+def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
+    """Pages others drew come first: per development set and config the overall SNR,
+    then one row per page."""
+    pages = list_pages()
+    rows: list[tuple[str, str, str]] = []
+    for name, config in configs.items():
+        scores = score_pages(pages, config)
+        for s in scores.per_set.itertuples():
+            rows.append((f"SNR dev {s.set}, {name}", f"{s.snr_db:.2f} dB",
+                         f"{s.n_pages} pages, worst {s.worst_page_db:.2f} dB"))
+        for p in scores.per_page.itertuples():
+            rows.append((f"SNR dev {p.set} {p.page}, {name}", f"{p.snr_db:.2f} dB", f"fs {p.fs}"))
+    return rows
+
+
 def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = None) -> pd.DataFrame:
     """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
     the digitizer with it (the default one's step timings are printed)."""
@@ -56,6 +72,7 @@ def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = Non
     if segmenter is not None:
         configs["segmenter"] = DigitizeConfig(segmenter=segmenter)
     default = "segmenter" if segmenter is not None else "classical"
+    rows += devset_rows(configs)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ecg"
         n_test = n_per_type * len(types)

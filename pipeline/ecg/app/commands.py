@@ -1,4 +1,4 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, bench, ship-segmenter.
+"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -21,6 +21,7 @@ from pipeline.ecg.app.kaggle_commands import add_commands as add_kaggle_commands
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
 from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, read_checkpoint
 from pipeline.ecg.evaluation.beats import delineate_leads
+from pipeline.ecg.evaluation.devsets import SETS, SHARED_DIR, evaluate_devsets, print_scores
 from pipeline.ecg.evaluation.failures import doubt_regions, doubts
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_dirs
@@ -91,6 +92,18 @@ def cmd_heldout(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def cmd_devsets(args: argparse.Namespace) -> None:
+    config = DigitizeConfig(segmenter=_segmenter_arg(args.segmenter))
+    scores = evaluate_devsets(config, args.set or SETS, Path(args.shared) if args.shared else SHARED_DIR)
+    if scores.per_page.empty:
+        print("devsets: no pages found")
+        return
+    print_scores(scores, n_worst=args.worst)
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            scores.per_page.to_csv(tmp, index=False, float_format="%.4f")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     run_bench(n_per_type=args.n_per_type, workers=args.workers, segmenter=_segmenter_arg(args.segmenter))
 
@@ -141,6 +154,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("heldout", help="SNR on shared/heldout/paired_images (evaluation only)")
     p.set_defaults(func=cmd_heldout)
+
+    p = commands.add_parser("devsets", help="SNR on the development sets others drew (kaggle-real, "
+                                             "ecgkit-clean, ecgkit-aug, paired-images; evaluation only)")
+    p.add_argument("--set", action="append", metavar="NAME",
+                   help="only this set (repeatable; default: all)")
+    p.add_argument("--segmenter", metavar="CHECKPOINT|none",
+                   help="row-segmentation checkpoint (default: the one shipped; none: classical digitizer)")
+    p.add_argument("--shared", metavar="DIR", help="the shared folder (default: ../shared beside the project)")
+    p.add_argument("--worst", type=int, default=10, help="how many of the worst pages to print")
+    p.add_argument("--csv", help="also write the per-page table here")
+    p.set_defaults(func=cmd_devsets)
 
     p = commands.add_parser("bench", help="seconds per image per step, SNR per type, peak memory")
     p.add_argument("--n-per-type", type=int, default=4)

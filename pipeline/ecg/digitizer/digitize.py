@@ -29,6 +29,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
 from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, load_image
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
+from pipeline.ecg.digitizer.kit_page import place_kit_t0, unmoved_kit_page
 from pipeline.ecg.digitizer.orientation import (
     ROTATIONS,
     check_page,
@@ -280,6 +281,9 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
             traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
     found = found.with_pen(_end_cap(traces, found.x_end), fs)
+    h, w = grid.ink.shape[:2]
+    found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
+                                                 grid.rectification.applied))
     layout = found.layout
     timings["trace"] = time.perf_counter() - t
 
@@ -288,7 +292,10 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     for r, tr in enumerate(traces):
         conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
         rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
-    signals, quality = cut_leads(rows, layout, fs)
+    # Nothing left of a lead's first sample is that lead: ecg-image-kit draws the calibration pulse
+    # up to t = 0 (its top's corner would be read as the first samples) and the previous lead up to
+    # a column boundary; the vertical mark on the boundary itself is masked by the tracer.
+    signals, quality = cut_leads(rows, layout, fs, start_guard=0.0)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     final = finalize(repaired, fs)
     timings["signals"] = time.perf_counter() - t

@@ -46,17 +46,24 @@ def sample_times(fs: int, lead: str) -> np.ndarray:
     return np.arange(start, stop, dtype=np.float64) / fs
 
 
-def sample_row(row: RowSignal, x_of_t: np.ndarray) -> tuple[np.ndarray, float]:
+def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
     interpolate rather than extrapolate) are used, so a neighbouring lead's values do not leak in
     across a column boundary; gaps are linearly interpolated and the window's ends held constant
     beyond its first and last points.
+
+    start_guard (px): when given, the window's left end uses only points at least this far right of
+    its first sample (0: none left of it). Left of a lead's first sample lies other ink: ecg-image-kit
+    draws the calibration pulse right up to t = 0 (falling edge on the first sample's x) and the
+    previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
     """
     if len(x_of_t) == 0:
         return np.zeros(0), 0.0
-    lo, hi = float(x_of_t.min()) - 1.0, float(x_of_t.max()) + 1.0
+    first = float(x_of_t.min())
+    lo = first - 1.0 if start_guard is None else first + float(start_guard)
+    hi = float(x_of_t.max()) + 1.0
     sel = (row.x >= lo) & (row.x <= hi)
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
@@ -70,12 +77,13 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray) -> tuple[np.ndarray, float]:
     return values, quality
 
 
-def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int) -> tuple[dict[str, np.ndarray],
-                                                                                  dict[str, float]]:
+def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int,
+              start_guard: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
+    start_guard: see sample_row (applied at every lead's start).
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -93,7 +101,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int) -> tuple[d
             else:
                 t = sample_times(fs, lead)
                 key = lead
-            values, q = sample_row(rows[r], layout.x_of_time(t))
+            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard)
             signals[key] = values
             quality[key] = q
     return signals, quality

@@ -614,7 +614,18 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
                 ok_r = np.isfinite(slopes[1]) and abs(slopes[1]) <= 1.0
                 rh_l = h_radius * np.sqrt(1.0 + slopes[0] ** 2) if ok_l else h_radius
                 rh_r = h_radius * np.sqrt(1.0 + slopes[1] ** 2) if ok_r else h_radius
-                if right - left <= rh_l + rh_r + 1.0:
+                # The two flanks of a narrow peak merged into one run: its edges part in opposite
+                # directions (a single steep stroke's edges run parallel); each edge is its flank.
+                # Not where the run reaches a column the trace left out (a masked separator or pulse
+                # edge standing on a lead's start: there the edges are two different marks).
+                diverging = ok_l and ok_r and slopes[0] * slopes[1] < 0.0 and right - left > rh_l + rh_r
+                if diverging:
+                    for xx in range(int(np.floor(left + 0.5)), int(np.floor(right + 0.5)) + 1):
+                        c = xx - x_lo
+                        if c < 0 or c >= n or not np.isfinite(top[c]):
+                            diverging = False
+                            break
+                if right - left <= rh_l + rh_r + 1.0 and not diverging:
                     if ok_l and ok_r and abs(slopes[0]) < 0.25 and abs(slopes[1]) < 0.25:
                         halves[nh] = 0.5 * (right - left)
                         nh += 1

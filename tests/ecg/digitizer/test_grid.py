@@ -122,8 +122,8 @@ def test_load_image_reads_rgba_png(tmp_path):
 def test_screen_photo_scale_comes_from_the_page_when_moire_fools_the_grid(seed: int) -> None:
     """On these screen photos the grid spectrum locks onto moire; the rectified page's own scale
     (the Letter page mapped onto the frame) is then used instead."""
-    from pipeline.ecg.synth import render
     from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
+    from pipeline.ecg.synth import render
 
     record = render.simulate_record(500, np.random.default_rng(seed))
     page = render.render_page(record, 500, np.random.default_rng(seed + 1))

@@ -1,0 +1,68 @@
+"""t = 0 on pages that ecg-image-kit (the competition's generator) rendered and nobody moved.
+
+Measured on the kit's own per-sample pixel positions (shared/ecgkit-dev/*.json.gz, all five sampling
+rates 250-1000 Hz): sample k of column c is drawn at x = 118.11 + 492.13 c + k * 196.85 / fs in the
+kit's continuous pixel coordinates (pixel i covers [i, i + 1)), i.e. at 0.6 s of paper (0.4 s margin
++ 0.2 s calibration pulse) from the page's left edge, with no sub-sample offset at any rate. In the
+digitizer's coordinates (pixel centres at integers) that is x0 = 0.6 s * px_per_s - 0.5 px.
+
+The digitizer finds t = 0 from the lead separators (else from the traces' end). But the kit draws
+through matplotlib, which snaps purely horizontal and vertical strokes (separators, pulses, grid) to
+the pixel grid: a separator stands up to half a pixel from its column boundary (measured: x0 from
+the separators 117.26 px on every kit page and on the real 0001 pages, against 117.61 from the
+kit's positions: 0.45 of a sample late at 250 Hz, the rate where the metric's whole-sample
+alignment cannot absorb it). On an unmoved kit page (its native size and resolution, not turned,
+not warped) whose separators stand exactly where that snapping puts them, the page itself places
+t = 0; any other page (scans, photos, other renderers) is left as found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from pipeline.ecg.digitizer.rows import DetectedLayout
+from pipeline.ecg.layout import DPI, DURATION_S, MM_PER_S, N_COLUMNS, PAGE_H, PAGE_W
+
+KIT_T0_S = 0.6
+"""Paper time from the page's left edge to the first sample (0.4 s margin + 0.2 s pulse)."""
+MATCH_PX = 0.15
+"""How close a found separator must stand to where the kit's snapping puts it."""
+SCALE_TOL, ROTATION_TOL_DEG = 0.003, 0.05
+NATIVE_PX_PER_S = DPI / 25.4 * MM_PER_S
+
+
+def unmoved_kit_page(width: int, height: int, px_per_mm: float, rotation_deg: float, warped: bool) -> bool:
+    """The page has the kit's native size and resolution (2200 x 1700 px at 200 dpi), not deskewed
+    by more than 0.05 degrees (0.15 px at the page's ends) and not perspective-warped."""
+    return ((width, height) == (PAGE_W, PAGE_H) and abs(px_per_mm / (DPI / 25.4) - 1.0) < SCALE_TOL
+            and abs(rotation_deg) < ROTATION_TOL_DEG and not warped)
+
+
+def kit_x0(px_per_s: float = NATIVE_PX_PER_S) -> float:
+    """x of t = 0 on an unmoved kit page, pixel centres at integers."""
+    return KIT_T0_S * px_per_s - 0.5
+
+
+def snapped_separators(px_per_s: float = NATIVE_PX_PER_S) -> list[tuple[float, ...]]:
+    """Where matplotlib draws the kit's three separators (pixel centres at integers), for an even and
+    an odd stroke width: it moves a vertical stroke's x to floor(x + 0.5) (+ 0.5 when the width in
+    whole pixels is odd), in coordinates where pixel i covers [i, i + 1)."""
+    xs = [KIT_T0_S * px_per_s + k * DURATION_S / N_COLUMNS * px_per_s for k in range(1, N_COLUMNS)]
+    return [tuple(math.floor(x + 0.5) + odd - 0.5 for x in xs) for odd in (0.0, 0.5)]
+
+
+def place_kit_t0(found: DetectedLayout, unmoved: bool) -> DetectedLayout:
+    """found with x0 at the kit page's t = 0 (flag 'x0_kit_page') when the page is unmoved and its
+    separators stand where the kit's pixel snapping puts them (at least two, each within MATCH_PX):
+    then the page is the kit's, unmoved, and its own geometry places t = 0 to within its rounding.
+    Any other page (other renderers draw separators where the boundary is) is left as found."""
+    if not unmoved or len(found.separators) < 2:
+        return found
+    seps = sorted(found.separators)
+    for expected in snapped_separators():
+        hits = [min(abs(s - e) for s in seps) <= MATCH_PX for e in expected]
+        if sum(hits) >= 2:
+            layout = replace(found.layout, x0=kit_x0())
+            return replace(found, layout=layout, flags=found.flags + ("x0_kit_page",))
+    return found

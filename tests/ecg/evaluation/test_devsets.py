@@ -1,0 +1,78 @@
+"""The development-set loader and scorer on a tiny fake shared folder made with our own renderer."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.ecg.evaluation.devsets import list_pages, score_pages
+from pipeline.ecg.evaluation.metric import score_frames, score_ratios
+from pipeline.ecg.layout import LEADS, lead_window
+from pipeline.ecg.synth import render
+
+
+def _truth(record: pd.DataFrame, fs: int) -> pd.DataFrame:
+    """A train-CSV-like truth: NaN outside each lead's window."""
+    out = pd.DataFrame(np.nan, index=record.index, columns=list(LEADS))
+    for lead in LEADS:
+        a, b = lead_window(fs, lead)
+        out.loc[a:b - 1, lead] = record[lead].to_numpy()[a:b]
+    return out
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shared")
+    fs = 250
+    record = render.simulate_record(fs, np.random.default_rng(3))
+    page = render.render_page(record, fs, np.random.default_rng(4))
+    image = cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR)
+    real = root / "heldout" / "kaggle-real" / "123"
+    real.mkdir(parents=True)
+    cv2.imwrite(str(real / "123-0001.png"), image)
+    _truth(record, fs).to_csv(real / "123.csv", index=False)
+    (real / "train.csv").write_text(f"id,fs,sig_len\n123,{fs},{fs * 10}\n")
+    kit = root / "ecgkit-dev"
+    kit.mkdir()
+    cv2.imwrite(str(kit / "simA-clean.png"), image)
+    _truth(record, fs).to_csv(kit / "simA-clean.csv", index=False)
+    pd.DataFrame([{"name": "simA-clean", "record": "simA", "variant": "clean", "fs": fs, "width": 2200,
+                   "height": 1700, "image": "simA-clean.png", "options": "{}"},
+                  {"name": "simA-aug", "record": "simA", "variant": "aug", "fs": fs, "width": 2200,
+                   "height": 1700, "image": "simA-aug.jpg", "options": "{}"}]).to_csv(kit / "index.csv", index=False)
+    return root, record, fs
+
+
+def test_list_pages_finds_each_set_and_skips_absent_ones(shared, capsys):
+    root, _, fs = shared
+    pages = list_pages(shared=root)
+    assert [(p.set, p.page, p.fs) for p in pages] == [("kaggle-real", "123-0001", fs),
+                                                      ("ecgkit-clean", "simA-clean", fs)]
+    out = capsys.readouterr().out
+    assert "ecgkit-aug skipped" in out and "paired-images skipped" in out
+    truth = pages[0].truth()
+    assert list(truth.columns) == list(LEADS) and truth["II"].notna().all() and truth["V1"].notna().sum() == fs * 10 // 4
+    with pytest.raises(ValueError):
+        list_pages(["nope"], shared=root)
+
+
+def test_score_pages_scores_as_the_metric(shared):
+    root, record, fs = shared
+    pages = list_pages(["kaggle-real", "ecgkit-clean"], shared=root)
+    exact = score_pages(pages, digitize=lambda image, fs_, cfg: _truth(record, fs_))
+    assert (exact.per_page["snr_db"] == 60.0).all()  # capped ratio 1e6
+    assert list(exact.per_set["set"]) == ["kaggle-real", "ecgkit-clean"]
+    assert len(exact.per_lead) == 2 * len(LEADS) and set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db"}
+
+    def half(image, fs_, cfg):  # every lead at half amplitude
+        return _truth(record, fs_) * 0.5
+    halved = score_pages(pages, digitize=half)
+    expected = score_frames({"a": _truth(record, fs)}, {"a": _truth(record, fs) * 0.5}, {"a": fs})
+    assert np.allclose(halved.per_page["snr_db"], expected.snr_db) and 5.0 < expected.snr_db < 10.0
+    assert np.isclose(halved.per_set["snr_db"].iloc[0], score_ratios(halved.per_page["ratio"].iloc[:1]))
+    # The real digitizer on our own clean render.
+    real = score_pages(pages[:1])
+    assert real.per_page["snr_db"].iloc[0] > 15.0
+    assert abs(real.per_set["snr_db"].iloc[0] - real.per_page["snr_db"].iloc[0]) < 1e-9
