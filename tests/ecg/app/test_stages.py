@@ -96,3 +96,40 @@ def test_stage1_trains_a_segmenter_that_stage2_then_uses(roots: Path, capsys) ->
     capsys.readouterr()
     assert run("stage1", *tiny) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (manifests aside: they hold timings and paths) by relative path."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"}
+
+
+def test_dask_backend_gives_the_same_files_and_submission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stage0 (rendering) and stage2 (digitizing) on a 2-worker LocalCluster write byte-identical data
+    and submission to the local process pool's."""
+    outputs = {}
+    for backend in ("pool", "local"):
+        root = tmp_path / backend
+        for var, name in (("PIPELINE_DATA", "data"), ("PIPELINE_WORK", "work"), ("PIPELINE_SUBMISSIONS", "subs")):
+            monkeypatch.setenv(var, str(root / name))
+        extra = [] if backend == "pool" else ["--scheduler", "local"]
+        assert run("stage0", *TINY, *extra) == 0
+        assert run("stage2", "--workers", "2", *extra) == 0
+        outputs[backend] = (_tree(root / "data"), (root / "subs" / "ecg.csv").read_bytes(),
+                            (root / "work" / "ecg" / "stage2" / "failures.txt").read_bytes())
+    pool, dask = outputs["pool"], outputs["local"]
+    assert sorted(pool[0]) == sorted(dask[0]) and len(pool[0]) > 5
+    assert [name for name in pool[0] if pool[0][name] != dask[0][name]] == []
+    assert pool[1] == dask[1] and pool[2] == dask[2]
+
+
+def test_an_image_whose_digitizing_crashes_gets_the_flagged_fallback(tmp_path: Path) -> None:
+    from pipeline.ecg.app.stages import _fallback_prediction, failure_lines
+    from pipeline.ecg.formats.predictions import load_prediction
+
+    cache = tmp_path / "7.npz"
+    job = ("7", 250, "/x/7.png", str(cache), None)
+    assert _fallback_prediction(job, MemoryError("worker lost twice")) == str(cache)
+    signals, _, diagnostics = load_prediction(cache)
+    assert all(not np.any(v) for v in signals.values()) and len(signals["II"]) == 2500
+    assert failure_lines("7", diagnostics["flags"]) == ["7: failed: /x/7.png: MemoryError: worker lost twice"]
