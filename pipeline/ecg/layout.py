@@ -87,3 +87,12 @@ class PageLayout:
 
 
 DEFAULT_LAYOUT = PageLayout()
+
+
+KIT_LAYOUT = PageLayout(x0=0.6 * DPI / 25.4 * MM_PER_S - 0.5,
+                        baselines=(708.33 - 0.5, 991.67 - 0.5, 1275.00 - 0.5, 1534.71 - 0.5))
+"""Where ecg-image-kit (the competition's generator) draws on its unmoved 2200 x 1700 page, in our
+coordinates (pixel centres at integers; the kit's own, pixel i covering [i, i + 1), are 0.5 more):
+t = 0 at 0.6 s of paper from the left edge, 0 mV of the four rows at 708.33, 991.67, 1275.00 and
+1534.71 kit px. Measured on the kit's per-sample positions (shared/ecgkit-dev/*.json.gz) by
+pipeline.ecg.evaluation.fidelity. DEFAULT_LAYOUT, the digitizer's fallback, is left as it was."""
