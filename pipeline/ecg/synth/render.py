@@ -36,6 +36,7 @@ from pipeline.core.seeding import rng_for
 from pipeline.ecg.layout import (
     DEFAULT_LAYOUT,
     DURATION_S,
+    KIT_LAYOUT,
     LEADS,
     N_COLUMNS,
     RHYTHM_LEAD,
@@ -51,8 +52,8 @@ from pipeline.ecg.synth.degrade.effects import paper_colour
 from pipeline.ecg.synth.degrade.warp import Warp, affine_homography, warp_page
 from pipeline.ecg.synth.waveforms import simulate_record
 
-__all__ = ["ALL_TYPES", "IMAGE_TYPES", "PageStyle", "RenderedPage", "clean_page", "degrade", "kaggle_frame",
-           "make_competition", "page_meta", "random_layout", "random_style", "render_page", "render_speed", "segments",
+__all__ = ["ALL_TYPES", "IMAGE_TYPES", "KIT_LAYOUT", "PageStyle", "RenderedPage", "clean_page", "degrade", "kaggle_frame",
+           "kit_style", "make_competition", "page_meta", "random_layout", "random_style", "render_page", "render_speed", "segments",
            "simulate_record", "trace_paths", "warp_affine"]
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,19 @@ CSV_FLOAT = "%.4f"
 """Fixed float format of every written signal value: byte-identical files, 0.1 uV resolution."""
 ALL_TYPES: tuple[str, ...] = ("0001", "0003", "0004", "0005", "0006", "0009", "0010", "0011", "0012")
 """Every competition image type, in the order test images cycle through them."""
+KIT_P = 0.5
+"""Share of records whose clean page is drawn as ecg-image-kit (the competition's generator) draws
+it: `kit_style` on the unmoved KIT_LAYOUT (the others: `random_style` on a moved DEFAULT_LAYOUT)."""
+KIT_PULSE = {"rise_px": -38.79, "fall_px": 0.60, "stroke_px": 3.14}
+"""The kit's 1 mV calibration pulse, measured on its pages (pipeline.ecg.evaluation.fidelity): a
+rectangle, no lead-in, rising at x0 - 38.79 px (0.2 s before t = 0, moved by matplotlib's pixel
+snapping), falling at x0 + 0.60 px where the trace starts, strokes 3.14 px wide."""
+KIT_SEPARATOR = {"width_px": 6.26, "top_px": 27.7, "bottom_px": 27.7}
+"""The kit's column separator: a bar 6.26 px wide centred on the column boundary snapped to a pixel
+edge, from 27.7 px above the row's baseline to 27.7 px below it (0.352 mV, half-darkness edges)."""
+KIT_LABEL = {"dx": 3.4, "dy": 54.5, "scale": 0.95, "thickness": 2}
+"""Lead labels: left edge 3.4 px right of the segment's first sample, text baseline 54.5 px below
+the row's baseline, cap height about 21 px."""
 
 
 # ---------------------------------------------------------------- page style
@@ -113,11 +127,17 @@ class PageStyle:
     separators: bool = True
     header: bool = True
     clip_mv: float | None = None
+    kit: bool = False
+
+    @property
+    def ink_text(self) -> tuple[int, int, int]:
+        """Colour of printed text: the kit prints it black whatever the trace's grey."""
+        return (0, 0, 0) if self.kit else self.ink
 
     def info(self) -> dict[str, object]:
         """What a reader of the ground truth may want to know about the drawing."""
         return {"grid": self.grid, "grid_origin": list(self.grid_origin), "trace_px": self.thickness,
-                "calibration": self.calibration, "clip_mv": self.clip_mv}
+                "calibration": self.calibration, "clip_mv": self.clip_mv, "kit": self.kit}
 
 
 def random_style(rng: np.random.Generator, layout: PageLayout = DEFAULT_LAYOUT) -> PageStyle:
@@ -155,6 +175,19 @@ def random_style(rng: np.random.Generator, layout: PageLayout = DEFAULT_LAYOUT) 
     )
 
 
+def kit_style(rng: np.random.Generator) -> PageStyle:
+    """ecg-image-kit's clean page (type 0001): white paper, its red grid (major (255, 0, 0), minor
+    (254, 223, 219), 1 px) through the page's corner, a grey trace (0-20 % grey, as the kit draws it)
+    2 px wide, its pulse, separators, labels and header (`kit` furniture), nothing clipped."""
+    level = int(round(255 * rng.uniform(0.0, 0.2)))
+    return PageStyle(paper=(255.0, 255.0, 255.0), grid="red", grid_minor=(254.0, 223.0, 219.0),
+                     grid_major=(255.0, 0.0, 0.0), minor_width=1, major_width=1, minor_dots=False,
+                     grid_origin=(-0.5, -0.5), ink=(level, level, level), thickness=2,
+                     font=cv2.FONT_HERSHEY_SIMPLEX, label_scale=KIT_LABEL["scale"],
+                     label_thickness=KIT_LABEL["thickness"], labels_below=True, calibration=True,
+                     separators=True, header=True, clip_mv=None, kit=True)
+
+
 def random_layout(rng: np.random.Generator, base: PageLayout = DEFAULT_LAYOUT, max_dx: float = 12.0,
                   max_dy: float = 10.0) -> PageLayout:
     """The base layout moved a few pixels, as printers place the traces: x0 by up to max_dx, all rows
@@ -165,13 +198,25 @@ def random_layout(rng: np.random.Generator, base: PageLayout = DEFAULT_LAYOUT, m
 
 
 # ---------------------------------------------------------------- page drawing
-def segments(fs: int) -> list[tuple[int, str, int, int]]:
+def segments(fs: int, kit: bool = False) -> list[tuple[int, str, int, int]]:
     """(row, lead, start, stop) of every drawn trace piece: rows 0-2 one 2.5 s window per column,
-    row 3 the full rhythm lead. Samples [start, stop) of the 10 s record."""
+    row 3 the full rhythm lead. Samples [start, stop) of the 10 s record. Windows: c * (N // 4) on,
+    or with kit, the competition CSVs' floor(c * N / 4) (the two differ only at 1025 Hz)."""
     total = int(round(fs * DURATION_S))
-    per = total // N_COLUMNS
-    out = [(r, lead, c * per, (c + 1) * per) for r, row in enumerate(ROWS[:3]) for c, lead in enumerate(row)]
+    edges = [c * total // N_COLUMNS if kit else c * (total // N_COLUMNS) for c in range(N_COLUMNS + 1)]
+    out = [(r, lead, edges[c], edges[c + 1]) for r, row in enumerate(ROWS[:3]) for c, lead in enumerate(row)]
     return out + [(3, RHYTHM_LEAD, 0, total)]
+
+
+def _segment_x(layout: PageLayout, fs: int, start: int, stop: int, row: int, kit: bool) -> np.ndarray:
+    """x of samples [start, stop): x0 + i / fs * px_per_s, or as the kit draws a column, its first
+    sample at the column's boundary (c * 2.5 s) and the others 1 / fs apart from there."""
+    i = np.arange(start, stop)
+    total = int(round(fs * DURATION_S))
+    if not kit or row == 3 or total % N_COLUMNS == 0:  # the same positions (to the float) unless at 1025 Hz
+        return layout.x0 + (i / fs) * layout.px_per_s
+    c = next(k for k in range(N_COLUMNS) if start == k * total // N_COLUMNS)
+    return layout.x0 + (c * DURATION_S / N_COLUMNS + (i - start) / fs) * layout.px_per_s
 
 
 def _grid_positions(n: int, origin: float, period: float) -> np.ndarray:
@@ -264,6 +309,78 @@ def _header(img: np.ndarray, rng: np.random.Generator, style: PageStyle, layout:
               (30, 30, int(rng.integers(60, 140))), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, rng.uniform(1.2, 2.0), 2)
 
 
+def _box(img: np.ndarray, x0: float, x1: float, y0: float, y1: float, colour: tuple[int, int, int]) -> None:
+    """Paint the rectangle [x0, x1] x [y0, y1] (pixel centres at integers) with exact area coverage:
+    the antialiased, axis-aligned stroke matplotlib draws for the kit's pulses and separators."""
+    h, w = img.shape[:2]
+    ca, cb = max(int(np.floor(x0 + 0.5)), 0), min(int(np.ceil(x1 + 0.5)), w)
+    ra, rb = max(int(np.floor(y0 + 0.5)), 0), min(int(np.ceil(y1 + 0.5)), h)
+    if ca >= cb or ra >= rb:
+        return
+    cx = np.arange(ca, cb) - 0.5
+    ry = np.arange(ra, rb) - 0.5
+    fx = np.clip(np.minimum(cx + 1, x1 + 0.0) - np.maximum(cx, x0), 0, 1)
+    fy = np.clip(np.minimum(ry + 1, y1 + 0.0) - np.maximum(ry, y0), 0, 1)
+    cover = (fy[:, None] * fx[None, :])[..., None]
+    patch = img[ra:rb, ca:cb].astype(np.float64)
+    img[ra:rb, ca:cb] = np.round(patch * (1 - cover) + np.asarray(colour, np.float64) * cover).astype(np.uint8)
+
+
+def _kit_marks(img: np.ndarray, layout: PageLayout, fs: int, style: PageStyle) -> None:
+    """The kit's furniture: labels below each segment's start, separator bars at the column
+    boundaries (snapped to a pixel edge, as matplotlib snaps them), rectangular 1 mV pulses."""
+    pps, mv = layout.px_per_s, layout.px_per_mv
+    for row, lead, start, _ in segments(fs, kit=True):
+        c = 0 if row == 3 else ROWS[row].index(lead)
+        x, b = layout.x0 + c * DURATION_S / N_COLUMNS * pps, layout.baselines[row]
+        _text(img, lead, (x + KIT_LABEL["dx"], b + KIT_LABEL["dy"]), style.ink_text, style.font, style.label_scale,
+              style.label_thickness)
+        if c > 0:
+            xc = np.floor(x + 1.0) - 0.5
+            half = KIT_SEPARATOR["width_px"] / 2
+            _box(img, xc - half, xc + half, b - KIT_SEPARATOR["top_px"], b + KIT_SEPARATOR["bottom_px"], style.ink)
+    s = KIT_PULSE["stroke_px"] / 2
+    for row in range(len(ROWS)):
+        b, top = layout.baselines[row], layout.y_of_mv(row, 1.0)
+        xr, xf = layout.x0 + KIT_PULSE["rise_px"], layout.x0 + KIT_PULSE["fall_px"]
+        _box(img, xr - s, xr + s, top - s, b + s, style.ink)
+        _box(img, xr - s, xf + s, top - s, top + s, style.ink)
+        _box(img, xf - s, xf + s, top - s, b + s, style.ink)
+
+
+def _kit_header(img: np.ndarray, rng: np.random.Generator, style: PageStyle, layout: PageLayout) -> None:
+    """The kit's printed header (--print_header): `ID:`, `Age:`, `Sex:` lines at the top left,
+    `Name:` at x 603 and `Date:` at x 1194 on the first line, and the footer `25mm/s`, `10mm/mV`."""
+    y, mo, d = int(rng.integers(1985, 2005)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+    hh, mi, ss = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
+    first = [(10, f"ID: {int(rng.integers(1, 22000)):05d}_hr"), (603, "Name:"),
+             (1194, f"Date: {y}-{mo:02d}-{d:02d}, {hh:02d}:{mi:02d}:{ss:02d}")]
+    lines = [first, [(10, f"Age: {int(rng.integers(18, 95))} yrs")],
+             [(10, f"Sex: {rng.choice(['Male', 'Female'])}")]]
+    for k, line in enumerate(lines):
+        for x, text in line:
+            _text(img, text, (x, 42 + 40 * k), style.ink_text, style.font, 0.95, 2)
+    for x, text in ((396, "25mm/s"), (791, "10mm/mV")):
+        _text(img, text, (x, layout.height - 38), style.ink_text, style.font, 0.95, 2)
+
+
+KIT_TRACE_SS, KIT_TRACE_THICKNESS = 4, 8
+"""The kit's traces are 2.14-2.23 px wide (measured); cv2's antialiased strokes come only ~1.5-2 or
+~3.5 px wide, so kit traces are drawn 4x supersampled with an 8 px pen (2.25 px) and area-averaged."""
+
+
+def _kit_traces(img: np.ndarray, paths: dict[str, np.ndarray], ink: tuple[int, int, int]) -> None:
+    """Every path drawn with the kit's trace width: coverage from a KIT_TRACE_SS x supersampled
+    mask (a pixel centre c maps to c * S + (S - 1) / 2 there), blended with the ink colour."""
+    s = KIT_TRACE_SS
+    h, w = img.shape[:2]
+    big = np.zeros((h * s, w * s), np.uint8)
+    pts = [_fixed(p * s + (s - 1) / 2) for p in paths.values() if len(p)]
+    cv2.polylines(big, pts, False, 255, KIT_TRACE_THICKNESS, cv2.LINE_8, SHIFT)
+    cover = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
+    img[:] = np.round(img * (1 - cover) + np.asarray(ink, np.float32) * cover).astype(np.uint8)
+
+
 def _calibration_pulse(layout: PageLayout, row: int, width_s: float) -> np.ndarray:
     """Points of a 1 mV pulse of width_s standing just before x0 on a row's baseline."""
     b, top, pps = layout.baselines[row], layout.y_of_mv(row, 1.0), layout.px_per_s
@@ -290,12 +407,13 @@ def _lead_marks(img: np.ndarray, layout: PageLayout, fs: int, style: PageStyle, 
 
 
 def trace_paths(record: pd.DataFrame, fs: int, layout: PageLayout = DEFAULT_LAYOUT,
-                clip_mv: float | None = None) -> dict[str, np.ndarray]:
-    """"lead@row" -> (n, 2) pixel (x, y) of each sample: x = x0 + (i / fs) * px_per_s, y = y_of_mv
-    (clipped to baseline +- clip_mv when given, as a printer that keeps traces inside their row)."""
+                clip_mv: float | None = None, kit: bool = False) -> dict[str, np.ndarray]:
+    """"lead@row" -> (n, 2) pixel (x, y) of each sample: x = x0 + (i / fs) * px_per_s (kit: see
+    `_segment_x`), y = y_of_mv (clipped to baseline +- clip_mv when given, as a printer that keeps
+    traces inside their row)."""
     paths = {}
-    for row, lead, start, stop in segments(fs):
-        x = layout.x0 + (np.arange(start, stop) / fs) * layout.px_per_s
+    for row, lead, start, stop in segments(fs, kit):
+        x = _segment_x(layout, fs, start, stop, row, kit)
         mv = record[lead].to_numpy(np.float64)[start:stop]
         if clip_mv is not None:
             mv = np.clip(mv, -clip_mv, clip_mv)
@@ -311,14 +429,22 @@ def render_page(record: pd.DataFrame, fs: int, rng: np.random.Generator,
         raise PipelineError(f"record must have {int(round(fs * DURATION_S))} rows and columns {', '.join(LEADS)}")
     style = style or random_style(rng, layout)
     img = _paper_with_grid(layout, style)
-    if style.header:
-        _header(img, rng, style, layout)
-    _lead_marks(img, layout, fs, style, rng)
-    paths = trace_paths(record, fs, layout, style.clip_mv)
+    if style.kit:
+        if style.header:
+            _kit_header(img, rng, style, layout)
+        _kit_marks(img, layout, fs, style)
+    else:
+        if style.header:
+            _header(img, rng, style, layout)
+        _lead_marks(img, layout, fs, style, rng)
+    paths = trace_paths(record, fs, layout, style.clip_mv, style.kit)
     mask = np.zeros((layout.height, layout.width), np.uint8)
+    if style.kit:
+        _kit_traces(img, paths, style.ink)
     for key, pts in paths.items():  # rows in order 0..3: a later row wins where traces overlap
         row = int(key.split("@")[1])
-        cv2.polylines(img, [_fixed(pts)], False, style.ink, style.thickness, cv2.LINE_AA, SHIFT)
+        if not style.kit:
+            cv2.polylines(img, [_fixed(pts)], False, style.ink, style.thickness, cv2.LINE_AA, SHIFT)
         cv2.polylines(mask, [_fixed(pts)], False, row + 1, style.thickness, cv2.LINE_8, SHIFT)
     return RenderedPage(image=img, row_mask=mask, paths=paths, layout=layout, info=style.info())
 
@@ -420,6 +546,9 @@ def _write_image(page: RenderedPage, image: Path, truth_stem: Path, meta: dict[s
 def clean_page(seed: int, image_id: str, fs: int) -> tuple[pd.DataFrame, RenderedPage]:
     """The record and its clean page for (seed, id): the same in make_competition and contact sheets."""
     record = simulate_record(fs, rng_for(seed, image_id, "signal"))
+    if rng_for(seed, image_id, "kit").random() < KIT_P:
+        page_rng = rng_for(seed, image_id, "page")
+        return record, render_page(record, fs, page_rng, KIT_LAYOUT, kit_style(page_rng))
     layout = random_layout(rng_for(seed, image_id, "layout"))
     return record, render_page(record, fs, rng_for(seed, image_id, "page"), layout)
 
