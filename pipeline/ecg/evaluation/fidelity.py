@@ -10,8 +10,9 @@ convention). ecg-image-kit writes continuous coordinates where pixel i covers [i
 - `centre_offsets`: where the ink's centre lies across the trace (along its normal) from each
   sample point, to 1/16 px; `centreline_distance` compares two pages' ink at the same points.
 - `line_width`, `calibration_pulse`, `separator_tick`, `ink_box`: the page furniture.
-- `kit_conventions` / `compare_pages`: the numbers of the report (`python -m
-  pipeline.ecg.evaluation.fidelity` prints them for the shared ecgkit-dev and kaggle-real pages).
+- `fit_layout`, `page_furniture`: the geometry behind drawn positions, all furniture of a page.
+  `python -m pipeline.ecg.evaluation.fidelity [shared/ecgkit-dev]` prints the kit's conventions;
+  tests/ecg/evaluation/test_fidelity.py (`pytest -s`) our renderer against the real pages.
 """
 
 from __future__ import annotations
