@@ -76,3 +76,12 @@ def test_score_pages_scores_as_the_metric(shared):
     real = score_pages(pages[:1])
     assert real.per_page["snr_db"].iloc[0] > 15.0
     assert abs(real.per_set["snr_db"].iloc[0] - real.per_page["snr_db"].iloc[0]) < 1e-9
+
+
+def test_doubt_ranking_is_the_spearman_correlation_with_the_page_snr() -> None:
+    from pipeline.ecg.evaluation.devsets import doubt_ranking
+
+    pages = pd.DataFrame({"snr_db": [20.0, 10.0, 5.0, -3.0, 15.0], "doubt": [0.01, 0.2, 0.3, 0.9, np.nan]})
+    rho, n = doubt_ranking(pages)
+    assert n == 4 and rho == -1.0
+    assert np.isnan(doubt_ranking(pages.head(2))[0])
