@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_file
+from pipeline.ecg.evaluation.decompose import LeadError, decompose
 from pipeline.ecg.evaluation.heldout import paired_images
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.records import read_record_csv
@@ -96,13 +97,16 @@ def list_pages(sets: Sequence[str] = SETS, shared: Path = SHARED_DIR) -> list[De
     return pages
 
 
+ERROR_PARTS = tuple(LeadError.__dataclass_fields__)
+
 @dataclass(frozen=True)
 class DevScores:
     per_page: pd.DataFrame
     """set, page, fs, snr_db, doubt (the digitizer's own doubt score, NaN when not given) and ratio (the
     page's capped signal/noise ratio)."""
     per_lead: pd.DataFrame
-    """set, page, lead, snr_db (10 log10 of that lead's own capped ratio)."""
+    """set, page, lead, snr_db (10 log10 of that lead's own capped ratio) and the parts of its error
+    (decompose.LeadError: lag, phase, gain, offset, steep_share)."""
     per_set: pd.DataFrame
     """set, n_pages, snr_db (10 log10 of the mean of the pages' ratios, as the metric aggregates)."""
 
@@ -124,10 +128,15 @@ def score_pages(pages: Sequence[DevPage], config=None, digitize: Callable | None
         img = report.per_image.iloc[0]
         page_rows.append({"set": p.set, "page": p.page, "fs": p.fs, "snr_db": float(img["snr_db"]),
                           "doubt": doubt, "ratio": float(img["ratio"])})
+        truth = p.truth()
         for r in report.per_lead.itertuples():
-            lead_rows.append({"set": p.set, "page": p.page, "lead": r.lead, "snr_db": float(r.snr_db)})
+            row = {"set": p.set, "page": p.page, "lead": r.lead, "snr_db": float(r.snr_db)}
+            known = truth[r.lead].notna().to_numpy() if r.lead in truth else np.zeros(0, bool)
+            parts = decompose(truth[r.lead].to_numpy()[known], frame[r.lead].to_numpy()[known], p.fs) \
+                if known.any() and r.lead in frame else None
+            lead_rows.append({**row, **(parts.to_dict() if parts else {})})
     per_page = pd.DataFrame(page_rows, columns=["set", "page", "fs", "snr_db", "doubt", "ratio"])
-    per_lead = pd.DataFrame(lead_rows, columns=["set", "page", "lead", "snr_db"])
+    per_lead = pd.DataFrame(lead_rows, columns=["set", "page", "lead", "snr_db", *ERROR_PARTS])
     set_rows = [{"set": s, "n_pages": len(g), "snr_db": score_ratios(g["ratio"].to_numpy()),
                  "worst_page_db": float(g["snr_db"].min())}
                 for s, g in per_page.groupby("set", sort=False)]
@@ -166,3 +175,8 @@ def print_scores(scores: DevScores, n_worst: int = 10) -> None:
             lambda s: 10 * np.log10(np.mean(10 ** (s / 10)))).unstack()
         print("\nper lead (dB, mean of per-page lead ratios):")
         print(lead.to_string(float_format=lambda v: f"{v:.1f}"))
+        parts = scores.per_lead.assign(abs_phase=scores.per_lead["phase"].abs()).groupby("set", sort=False)[
+            ["abs_phase", "gain", "offset", "steep_share"]].median()
+        print("\nerror parts per set (medians over leads; phase in samples, gain truth/prediction, offset mV, "
+              "share of the error on the steepest 10 % of samples):")
+        print(parts.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -64,7 +64,10 @@ def test_score_pages_scores_as_the_metric(shared):
     exact = score_pages(pages, digitize=lambda image, fs_, cfg: _truth(record, fs_))
     assert (exact.per_page["snr_db"] == 60.0).all()  # capped ratio 1e6
     assert list(exact.per_set["set"]) == ["kaggle-real", "ecgkit-clean"]
-    assert len(exact.per_lead) == 2 * len(LEADS) and set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db"}
+    assert len(exact.per_lead) == 2 * len(LEADS)
+    assert set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db", "lag", "phase", "gain", "offset",
+                                           "steep_share"}
+    assert np.allclose(exact.per_lead["gain"], 1.0) and (exact.per_lead["lag"] == 0).all()
 
     def half(image, fs_, cfg):  # every lead at half amplitude
         return _truth(record, fs_) * 0.5
