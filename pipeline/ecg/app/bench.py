@@ -18,7 +18,7 @@ from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
 from pipeline.ecg.app.badinput import cases as ecg_cases
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
-from pipeline.ecg.evaluation.devsets import list_pages, score_pages
+from pipeline.ecg.evaluation.devsets import doubt_ranking, list_pages, score_pages
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.competition import find_competition, test_ids
@@ -59,7 +59,10 @@ def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
             rows.append((f"SNR dev {s.set}, {name}", f"{s.snr_db:.2f} dB",
                          f"{s.n_pages} pages, worst {s.worst_page_db:.2f} dB"))
         for p in scores.per_page.itertuples():
-            rows.append((f"SNR dev {p.set} {p.page}, {name}", f"{p.snr_db:.2f} dB", f"fs {p.fs}"))
+            rows.append((f"SNR dev {p.set} {p.page}, {name}", f"{p.snr_db:.2f} dB", f"fs {p.fs}, doubt {p.doubt:.3f}"))
+        rho, n = doubt_ranking(scores.per_page)
+        rows.append((f"doubt score vs page SNR, {name}", f"Spearman {rho:.3f}",
+                     f"{n} dev pages; negative: the more doubt, the lower the SNR"))
     return rows
 
 

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from pipeline.core.errors import PipelineError
+from pipeline.ecg.digitizer.doubt import doubt_score
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
 from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, load_image
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
@@ -297,6 +298,8 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     # a column boundary; the vertical mark on the boundary itself is masked by the tracer.
     signals, quality = cut_leads(rows, layout, fs, start_guard=0.0)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
+    doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
+                                     cal.grid_axis_periods, fs)
     final = finalize(repaired, fs)
     timings["signals"] = time.perf_counter() - t
 
@@ -322,6 +325,8 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         "repairs": notes,
         "grid_strength": round(cal.grid_strength, 3),
         "grid_axis_periods": list(cal.grid_axis_periods),
+        "doubt": round(doubt, 3),
+        "doubt_parts": {k: round(v, 3) for k, v in doubt_parts.items()},
         **_doubt_regions(traces, layout, grid.to_original),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }

@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+from tqdm import tqdm
 
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_file
+from pipeline.ecg.evaluation.decompose import LeadError, decompose
 from pipeline.ecg.evaluation.heldout import paired_images
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.records import read_record_csv
@@ -94,38 +97,60 @@ def list_pages(sets: Sequence[str] = SETS, shared: Path = SHARED_DIR) -> list[De
     return pages
 
 
+ERROR_PARTS = tuple(LeadError.__dataclass_fields__)
+
 @dataclass(frozen=True)
 class DevScores:
     per_page: pd.DataFrame
-    """set, page, fs, snr_db (and ratio, the page's capped signal/noise ratio)."""
+    """set, page, fs, snr_db, doubt (the digitizer's own doubt score, NaN when not given) and ratio (the
+    page's capped signal/noise ratio)."""
     per_lead: pd.DataFrame
-    """set, page, lead, snr_db (10 log10 of that lead's own capped ratio)."""
+    """set, page, lead, snr_db (10 log10 of that lead's own capped ratio) and the parts of its error
+    (decompose.LeadError: lag, phase, gain, offset, steep_share)."""
     per_set: pd.DataFrame
     """set, n_pages, snr_db (10 log10 of the mean of the pages' ratios, as the metric aggregates)."""
 
 
 def score_pages(pages: Sequence[DevPage], config=None, digitize: Callable | None = None) -> DevScores:
     """Digitize every page with `config` (default DigitizeConfig()) and score it against its truth.
-    digitize(image, fs, config) -> a train-CSV-like frame; default digitize_file(...).to_record()."""
+    digitize(image, fs, config) -> a train-CSV-like frame, or (frame, doubt score); default
+    digitize_file(...), with its diagnostics' doubt score."""
     config = config if config is not None else DigitizeConfig()
     if digitize is None:
         def digitize(image, fs, cfg):
-            return digitize_file(image, fs, cfg).to_record()
+            result = digitize_file(image, fs, cfg)
+            return result.to_record(), float(result.diagnostics.get("doubt", np.nan))
     page_rows, lead_rows = [], []
-    for p in pages:
-        report = score_frames({p.page: p.truth()}, {p.page: digitize(p.image, p.fs, config)}, {p.page: p.fs})
+    for p in tqdm(pages, desc="dev pages", unit="page", disable=len(pages) < 2):
+        got = digitize(p.image, p.fs, config)
+        frame, doubt = got if isinstance(got, tuple) else (got, np.nan)
+        report = score_frames({p.page: p.truth()}, {p.page: frame}, {p.page: p.fs})
         img = report.per_image.iloc[0]
         page_rows.append({"set": p.set, "page": p.page, "fs": p.fs, "snr_db": float(img["snr_db"]),
-                          "ratio": float(img["ratio"])})
+                          "doubt": doubt, "ratio": float(img["ratio"])})
+        truth = p.truth()
         for r in report.per_lead.itertuples():
-            lead_rows.append({"set": p.set, "page": p.page, "lead": r.lead, "snr_db": float(r.snr_db)})
-    per_page = pd.DataFrame(page_rows, columns=["set", "page", "fs", "snr_db", "ratio"])
-    per_lead = pd.DataFrame(lead_rows, columns=["set", "page", "lead", "snr_db"])
+            row = {"set": p.set, "page": p.page, "lead": r.lead, "snr_db": float(r.snr_db)}
+            known = truth[r.lead].notna().to_numpy() if r.lead in truth else np.zeros(0, bool)
+            parts = decompose(truth[r.lead].to_numpy()[known], frame[r.lead].to_numpy()[known], p.fs) \
+                if known.any() and r.lead in frame else None
+            lead_rows.append({**row, **(parts.to_dict() if parts else {})})
+    per_page = pd.DataFrame(page_rows, columns=["set", "page", "fs", "snr_db", "doubt", "ratio"])
+    per_lead = pd.DataFrame(lead_rows, columns=["set", "page", "lead", "snr_db", *ERROR_PARTS])
     set_rows = [{"set": s, "n_pages": len(g), "snr_db": score_ratios(g["ratio"].to_numpy()),
                  "worst_page_db": float(g["snr_db"].min())}
                 for s, g in per_page.groupby("set", sort=False)]
     per_set = pd.DataFrame(set_rows, columns=["set", "n_pages", "snr_db", "worst_page_db"])
     return DevScores(per_page=per_page, per_lead=per_lead, per_set=per_set)
+
+
+def doubt_ranking(per_page: pd.DataFrame) -> tuple[float, int]:
+    """(Spearman correlation of the doubt score with the page SNR, pages used): a doubt score that ranks
+    pages well is strongly negative."""
+    ok = per_page[np.isfinite(per_page["doubt"]) & np.isfinite(per_page["snr_db"])]
+    if len(ok) < 3:
+        return float("nan"), len(ok)
+    return float(spearmanr(ok["doubt"], ok["snr_db"]).statistic), len(ok)
 
 
 def evaluate_devsets(config=None, sets: Sequence[str] = SETS, shared: Path = SHARED_DIR) -> DevScores:
@@ -136,6 +161,8 @@ def evaluate_devsets(config=None, sets: Sequence[str] = SETS, shared: Path = SHA
 def print_scores(scores: DevScores, n_worst: int = 10) -> None:
     """The per-set table, then the worst pages (all pages of sets with at most 3)."""
     print(scores.per_set.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    rho, n = doubt_ranking(scores.per_page)
+    print(f"doubt score vs page SNR: Spearman {rho:.3f} over {n} pages (negative: more doubt, lower SNR)")
     worst = scores.per_page.sort_values("snr_db").head(n_worst)
     print("\nworst pages:")
     print(worst.drop(columns="ratio").to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -148,3 +175,8 @@ def print_scores(scores: DevScores, n_worst: int = 10) -> None:
             lambda s: 10 * np.log10(np.mean(10 ** (s / 10)))).unstack()
         print("\nper lead (dB, mean of per-page lead ratios):")
         print(lead.to_string(float_format=lambda v: f"{v:.1f}"))
+        parts = scores.per_lead.assign(abs_phase=scores.per_lead["phase"].abs()).groupby("set", sort=False)[
+            ["abs_phase", "gain", "offset", "steep_share"]].median()
+        print("\nerror parts per set (medians over leads; phase in samples, gain truth/prediction, offset mV, "
+              "share of the error on the steepest 10 % of samples):")
+        print(parts.to_string(float_format=lambda v: f"{v:.3f}"))

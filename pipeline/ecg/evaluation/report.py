@@ -16,6 +16,7 @@ from pipeline.core.io import atomic_path, write_json_atomic  # noqa: E402
 from pipeline.core.parallel import parallel_map  # noqa: E402
 from pipeline.ecg.evaluation import beats as beat_tools  # noqa: E402
 from pipeline.ecg.evaluation import rhythm as rhythm_tools  # noqa: E402
+from pipeline.ecg.evaluation.decompose import decompose  # noqa: E402
 from pipeline.ecg.evaluation.failures import KINDS, doubt_regions, doubts, failure_table, write_summary  # noqa: E402
 from pipeline.ecg.evaluation.metric import score_ratios, score_submission  # noqa: E402
 from pipeline.ecg.evaluation.overlay import write_overlay  # noqa: E402
@@ -60,6 +61,11 @@ def write_report(comp: Competition, submission: Path, predictions: Path, out: Pa
     rhythm = pd.DataFrame([a[2] for a in analysed]).merge(types[["id", "image_type"]], on="id", how="left")
     rhythm_metrics = _rhythm_tables(rhythm, out)
     heldout_metrics = _heldout_rhythm(heldout_records, out) if heldout_records is not None else None
+    error_parts = pd.DataFrame([row for a in analysed for row in a[3]])
+    error_parts = error_parts.merge(types[["id", "image_type"]], on="id", how="left")
+    _write_csv(error_parts, out / "error_parts.csv")
+    parts_by_lead = error_parts.assign(abs_phase=error_parts["phase"].abs()).groupby("lead", sort=False)[
+        ["abs_phase", "gain", "offset", "steep_share"]].median().reset_index()
 
     diagnostics = {i: load_prediction(predictions / f"{i}.npz")[2] for i in ids}
     failures = failure_table(diagnostics).merge(per_image[["id", "image_type", "snr_db"]], on="id")
@@ -82,6 +88,7 @@ def write_report(comp: Competition, submission: Path, predictions: Path, out: Pa
         "images": len(per_image),
         "per_type": per_type.to_dict(orient="records"),
         "per_lead": report.per_lead.to_dict(orient="records"),
+        "error_parts_per_lead": parts_by_lead.to_dict(orient="records"),
         "worst_overlays": [name for name in overlays.values() if name.startswith("worst_")],
         "beats": beat_metrics,
         "rhythm": rhythm_metrics,
@@ -110,12 +117,16 @@ def _windows(record: pd.DataFrame, fs: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _beats_job(job: tuple[str, int, str, str, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _beats_job(job: tuple[str, int, str, str, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[dict]]:
     """Delineate one image's recovered and true leads, write beats/<id>.csv; (detection, errors,
-    rhythm row). Runs in a worker."""
+    rhythm row, the error parts of each lead). Runs in a worker."""
     image_id, fs, cache, truth_csv, beats_csv = job
-    recovered = beat_tools.delineate_leads(load_prediction(Path(cache))[0], fs)
-    truth = beat_tools.delineate_leads(_windows(pd.read_csv(truth_csv), fs), fs)
+    signals = load_prediction(Path(cache))[0]
+    true_signals = _windows(pd.read_csv(truth_csv), fs)
+    parts = [{"id": image_id, "lead": lead, **found.to_dict()} for lead in LEADS
+             if lead in signals and (found := decompose(true_signals[lead], signals[lead], fs)) is not None]
+    recovered = beat_tools.delineate_leads(signals, fs)
+    truth = beat_tools.delineate_leads(true_signals, fs)
     table = pd.concat([truth.assign(source="true"), recovered.assign(source="recovered")], ignore_index=True)
     _write_csv(table[["source", *beat_tools.COLUMNS]], Path(beats_csv))
     detection, errors = beat_tools.compare(truth, recovered)
@@ -125,7 +136,7 @@ def _beats_job(job: tuple[str, int, str, str, str]) -> tuple[pd.DataFrame, pd.Da
            "true_hr": r_true.heart_rate, "recovered_hr": r_rec.heart_rate,
            "true_irregularity": r_true.irregularity, "recovered_irregularity": r_rec.irregularity,
            "true_beats": r_true.beats, "recovered_beats": r_rec.beats}
-    return detection.assign(id=image_id), errors.assign(id=image_id), row
+    return detection.assign(id=image_id), errors.assign(id=image_id), row, parts
 
 
 def _per_image_f1(detections: list[pd.DataFrame]) -> pd.DataFrame:

@@ -64,7 +64,10 @@ def test_score_pages_scores_as_the_metric(shared):
     exact = score_pages(pages, digitize=lambda image, fs_, cfg: _truth(record, fs_))
     assert (exact.per_page["snr_db"] == 60.0).all()  # capped ratio 1e6
     assert list(exact.per_set["set"]) == ["kaggle-real", "ecgkit-clean"]
-    assert len(exact.per_lead) == 2 * len(LEADS) and set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db"}
+    assert len(exact.per_lead) == 2 * len(LEADS)
+    assert set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db", "lag", "phase", "gain", "offset",
+                                           "steep_share"}
+    assert np.allclose(exact.per_lead["gain"], 1.0) and (exact.per_lead["lag"] == 0).all()
 
     def half(image, fs_, cfg):  # every lead at half amplitude
         return _truth(record, fs_) * 0.5
@@ -76,3 +79,12 @@ def test_score_pages_scores_as_the_metric(shared):
     real = score_pages(pages[:1])
     assert real.per_page["snr_db"].iloc[0] > 15.0
     assert abs(real.per_set["snr_db"].iloc[0] - real.per_page["snr_db"].iloc[0]) < 1e-9
+
+
+def test_doubt_ranking_is_the_spearman_correlation_with_the_page_snr() -> None:
+    from pipeline.ecg.evaluation.devsets import doubt_ranking
+
+    pages = pd.DataFrame({"snr_db": [20.0, 10.0, 5.0, -3.0, 15.0], "doubt": [0.01, 0.2, 0.3, 0.9, np.nan]})
+    rho, n = doubt_ranking(pages)
+    assert n == 4 and rho == -1.0
+    assert np.isnan(doubt_ranking(pages.head(2))[0])
