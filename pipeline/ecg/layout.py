@@ -29,9 +29,10 @@ PAGE_W, PAGE_H = 2200, 1700
 
 
 def n_samples(fs: int, lead: str) -> int:
-    """Rows a lead has in a submission: fs*10 for the rhythm lead II, fs*10/4 for the others."""
-    total = int(round(fs * DURATION_S))
-    return total if lead == RHYTHM_LEAD else total // N_COLUMNS
+    """Rows a lead has in a submission: fs*10 for the rhythm lead II, its window's length for the others
+    (fs*10/4, or at 1025 Hz 2562 or 2563: see lead_window)."""
+    start, stop = lead_window(fs, lead)
+    return stop - start
 
 
 def lead_column(lead: str) -> int:
@@ -43,13 +44,18 @@ def lead_column(lead: str) -> int:
 
 
 def lead_window(fs: int, lead: str) -> tuple[int, int]:
-    """Sample range [start, stop) of a lead inside the 10 s record (lead II: the whole record)."""
-    total = int(round(fs * DURATION_S))
+    """Sample range [start, stop) of a lead inside the 10 s record (lead II: the whole record). Column c
+    holds samples floor(c N / 4) to floor((c + 1) N / 4), as the competition's record CSVs do: at 1025 Hz
+    (N = 10250) the windows start at 0, 2562, 5125 and 7687, not at multiples of 2562."""
     if lead == RHYTHM_LEAD:
-        return 0, total
-    per = total // N_COLUMNS
-    c = lead_column(lead)
-    return c * per, (c + 1) * per
+        return 0, int(round(fs * DURATION_S))
+    return column_window(fs, lead_column(lead))
+
+
+def column_window(fs: int, column: int) -> tuple[int, int]:
+    """Sample range [start, stop) of column 0-3 of the 3x4 rows (see lead_window)."""
+    total = int(round(fs * DURATION_S))
+    return column * total // N_COLUMNS, (column + 1) * total // N_COLUMNS
 
 
 @dataclass(frozen=True)

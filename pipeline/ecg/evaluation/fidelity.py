@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from pipeline.ecg.layout import DURATION_S, KIT_LAYOUT, N_COLUMNS, RHYTHM_LEAD, ROWS, PageLayout
+from pipeline.ecg.layout import DURATION_S, KIT_LAYOUT, N_COLUMNS, RHYTHM_LEAD, ROWS, PageLayout, column_window
 
 __all__ = ["KIT_LAYOUT", "Distance", "calibration_pulse", "centre_offsets", "centreline_distance", "darkness",
            "fit_layout", "ink_box", "kit_points", "kit_windows", "layout_points", "line_width", "page_furniture",
@@ -47,9 +47,7 @@ def darkness(image: np.ndarray) -> np.ndarray:
 def kit_windows(fs: int) -> list[tuple[int, int]]:
     """Sample ranges of the four columns as the competition's CSVs hold them: [floor(c N / 4),
     floor((c + 1) N / 4)) for N = 10 fs (at 1025 Hz: 0, 2562, 5125, 7687, 10250)."""
-    total = int(round(fs * DURATION_S))
-    edges = [c * total // N_COLUMNS for c in range(N_COLUMNS + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+    return [column_window(fs, c) for c in range(N_COLUMNS)]
 
 
 def layout_points(record: pd.DataFrame, fs: int, layout: PageLayout) -> dict[str, np.ndarray]:

@@ -43,6 +43,7 @@ from pipeline.ecg.layout import (
     ROWS,
     SAMPLING_RATES,
     PageLayout,
+    column_window,
     lead_window,
     n_samples,
 )
@@ -200,12 +201,9 @@ def random_layout(rng: np.random.Generator, base: PageLayout = DEFAULT_LAYOUT, m
 # ---------------------------------------------------------------- page drawing
 def segments(fs: int, kit: bool = False) -> list[tuple[int, str, int, int]]:
     """(row, lead, start, stop) of every drawn trace piece: rows 0-2 one 2.5 s window per column,
-    row 3 the full rhythm lead. Samples [start, stop) of the 10 s record. Windows: c * (N // 4) on,
-    or with kit, the competition CSVs' floor(c * N / 4) (the two differ only at 1025 Hz)."""
-    total = int(round(fs * DURATION_S))
-    edges = [c * total // N_COLUMNS if kit else c * (total // N_COLUMNS) for c in range(N_COLUMNS + 1)]
-    out = [(r, lead, edges[c], edges[c + 1]) for r, row in enumerate(ROWS[:3]) for c, lead in enumerate(row)]
-    return out + [(3, RHYTHM_LEAD, 0, total)]
+    row 3 the full rhythm lead. Samples [start, stop) of the 10 s record: each lead's `lead_window`."""
+    out = [(r, lead, *column_window(fs, c)) for r, row in enumerate(ROWS[:3]) for c, lead in enumerate(row)]
+    return out + [(3, RHYTHM_LEAD, *lead_window(fs, RHYTHM_LEAD))]
 
 
 def _segment_x(layout: PageLayout, fs: int, start: int, stop: int, row: int, kit: bool) -> np.ndarray:
@@ -329,7 +327,7 @@ def _box(img: np.ndarray, x0: float, x1: float, y0: float, y1: float, colour: tu
 def _kit_marks(img: np.ndarray, layout: PageLayout, fs: int, style: PageStyle) -> None:
     """The kit's furniture: labels below each segment's start, separator bars at the column
     boundaries (snapped to a pixel edge, as matplotlib snaps them), rectangular 1 mV pulses."""
-    pps, mv = layout.px_per_s, layout.px_per_mv
+    pps = layout.px_per_s
     for row, lead, start, _ in segments(fs, kit=True):
         c = 0 if row == 3 else ROWS[row].index(lead)
         x, b = layout.x0 + c * DURATION_S / N_COLUMNS * pps, layout.baselines[row]
