@@ -18,7 +18,7 @@ from pipeline.core.parallel import default_workers
 from pipeline.core.paths import work_dir
 from pipeline.ecg.app.bench import run_bench
 from pipeline.ecg.app.kaggle_commands import add_commands as add_kaggle_commands
-from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
+from pipeline.ecg.digitizer.digitize import SHIPPED_SEGMENTER, DigitizeConfig, digitize_file
 from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, read_checkpoint
 from pipeline.ecg.evaluation.beats import delineate_leads
 from pipeline.ecg.evaluation.devsets import SETS, SHARED_DIR, evaluate_devsets, print_scores
@@ -37,9 +37,12 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def _segmenter_arg(value: str | None) -> str | None:
-    """--segmenter: a checkpoint path, 'none' for the classical digitizer, or None for the default."""
+    """--segmenter: a checkpoint path, 'shipped' for the package's checkpoint, 'none' for the classical
+    digitizer, or None for the default (DigitizeConfig's)."""
     if value is None:
         return DigitizeConfig().segmenter
+    if value.lower() == "shipped":
+        return SHIPPED_SEGMENTER
     return None if value.lower() == "none" else value
 
 
@@ -105,7 +108,8 @@ def cmd_devsets(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    run_bench(n_per_type=args.n_per_type, workers=args.workers, segmenter=_segmenter_arg(args.segmenter))
+    run_bench(n_per_type=args.n_per_type, workers=args.workers,
+              segmenter=_segmenter_arg(args.segmenter or "shipped"))
 
 
 def cmd_ship_segmenter(args: argparse.Namespace) -> None:
@@ -143,7 +147,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--report", action="store_true",
                    help="also write <stem>.overlay.png and <stem>.report.md (doubtful steps, diagnostics)")
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint (default: the one shipped; none: classical digitizer)")
+                   help="row-segmentation checkpoint, 'shipped' for the package's (default: none, the classical ink map)")
     p.set_defaults(func=cmd_digitize)
 
     p = commands.add_parser("score", help="competition score of PRED_DIR/<stem>.csv against TRUTH_DIR")
@@ -160,7 +164,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="NAME",
                    help="only this set (repeatable; default: all)")
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint (default: the one shipped; none: classical digitizer)")
+                   help="row-segmentation checkpoint, 'shipped' for the package's (default: none, the classical ink map)")
     p.add_argument("--shared", metavar="DIR", help="the shared folder (default: ../shared beside the project)")
     p.add_argument("--worst", type=int, default=10, help="how many of the worst pages to print")
     p.add_argument("--csv", help="also write the per-page table here")
@@ -170,7 +174,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-per-type", type=int, default=4)
     p.add_argument("--workers", type=int, default=default_workers())
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint (default: the one shipped; none: classical only)")
+                   help="row-segmentation checkpoint compared with the classical digitizer (default: shipped; none: classical only)")
     p.set_defaults(func=cmd_bench)
 
     p = commands.add_parser("ship-segmenter", help="make a trained checkpoint (default: stage1's) the "

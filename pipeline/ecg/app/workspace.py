@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.core.paths import work_dir
-from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT
 from pipeline.ecg.formats.predictions import digitizer_key
 
 TASK = "ecg"
@@ -17,11 +16,10 @@ def trained_checkpoint() -> Path:
 
 
 def segmenter_checkpoint() -> Path | None:
-    """The row segmenter stage2 uses: stage1's if trained, else the one shipped, else None (classical)."""
-    for path in (trained_checkpoint(), DEFAULT_CHECKPOINT):
-        if path.is_file():
-            return path
-    return None
+    """The row segmenter stage2 uses: stage1's if trained, else None (the classical ink map, the
+    digitizer's default; the shipped checkpoint is used only when asked for, see DigitizeConfig)."""
+    trained = trained_checkpoint()
+    return trained if trained.is_file() else None
 
 
 def digitizer_hash() -> str:
