@@ -28,6 +28,17 @@ SCHEDULER_ENV = "PIPELINE_SCHEDULER"
 LOCAL = "local"
 RETRIES = 1
 """Retries of a failing item: a task lost with its worker, or one that raised, is run once more."""
+LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}
+"""A LocalCluster's scheduler gives up on an item (KilledWorker) once its worker died on it twice, and
+hands each worker only the item it runs (so that items merely queued on a dying worker are not blamed).
+For a standalone scheduler, export DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 and
+DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 (README)."""
+
+
+def worker_died(error: BaseException) -> bool:
+    """Whether an item failed because its worker process died under it (Dask's KilledWorker), not
+    because its own code raised."""
+    return type(error).__name__ == "KilledWorker"
 
 
 def resolve_scheduler(scheduler: str | None) -> str | None:
@@ -47,10 +58,12 @@ def add_scheduler_option(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def dask_client(scheduler: str, workers: int) -> Iterator[Any]:
     """A `distributed.Client` connected to `scheduler` (or to a fresh LocalCluster when it is 'local')."""
-    import distributed  # deferred on purpose: heavy optional dependency, only for cluster runs
+    import dask  # deferred on purpose: heavy optional dependency, only for cluster runs
+    import distributed
 
     with contextlib.ExitStack() as stack:
         if scheduler == LOCAL:
+            stack.enter_context(dask.config.set(LOCAL_CLUSTER_CONFIG))
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=40))

@@ -35,6 +35,18 @@ def negative(item: int, error: BaseException) -> int:
     return -item
 
 
+def dies_on_two(x: int) -> int:
+    if x == 2:
+        os._exit(1)  # the worker process dies under this item, every time
+    return x
+
+
+def died(item: int, error: BaseException) -> str:
+    from pipeline.core.cluster import worker_died
+
+    return f"died {item}" if worker_died(error) else f"raised {item}"
+
+
 def test_resolve_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     assert resolve_scheduler(None) is None
@@ -85,3 +97,8 @@ def test_dask_map_on_an_address(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_address)
         assert parallel_map(square, [1, 2, 3], 1, "sq") == [1, 4, 9]
         assert dask_map(square, [4], 1, "sq", cluster.scheduler_address) == [16]
+
+
+def test_an_item_that_kills_its_worker_twice_goes_to_on_error() -> None:
+    got = parallel_map(dies_on_two, [0, 1, 2, 3], 2, "die", scheduler=LOCAL, on_error=died)
+    assert got == [0, 1, "died 2", 3]

@@ -174,9 +174,11 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def _no_grid(page: np.ndarray) -> np.ndarray:
-    """The page with its grid (and everything lighter than the dark ink) whitened."""
+    """The page with its grid (coloured, or lighter than the dark ink) whitened: the kit's red grid is as
+    dark as ink in grey, so colour counts too."""
     out = page.copy()
-    out[cv2.cvtColor(page, cv2.COLOR_BGR2GRAY) > 100] = 255
+    chroma = page.max(axis=2).astype(np.int16) - page.min(axis=2)
+    out[(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY) > 100) | (chroma > 60)] = 255
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.cluster import add_scheduler_option
+from pipeline.core.cluster import add_scheduler_option, worker_died
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import check_image_file
 from pipeline.core.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
@@ -145,8 +145,11 @@ def _predict_one(job: tuple[str, int, str, str, str | None]) -> str:
 
 
 def _fallback_prediction(job: tuple[str, int, str, str, str | None], error: BaseException) -> str:
-    """The flat prediction of an image whose digitizing crashed (or whose worker was lost twice),
-    flagged 'failed: <error>' so that failures.txt lists it."""
+    """The flat prediction of an image whose worker died under it twice (Dask), flagged 'failed: <error>'
+    so that failures.txt lists it. Any other error stops the stage, as on the local pool: a misconfigured
+    cluster must not fill the cache with fallbacks that a rerun would then keep."""
+    if not worker_died(error):
+        raise error
     image_id, fs, image_path, cache_path, _ = job
     save_prediction(zero_result(fs, f"{image_path}: {type(error).__name__}: {error}"), Path(cache_path))
     return cache_path

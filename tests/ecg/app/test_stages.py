@@ -126,13 +126,20 @@ def test_dask_backend_gives_the_same_files_and_submission(tmp_path: Path, monkey
     assert pool[1] == dask[1] and pool[2] == dask[2]
 
 
-def test_an_image_whose_digitizing_crashes_gets_the_flagged_fallback(tmp_path: Path) -> None:
+class KilledWorker(Exception):
+    """Stands for distributed.KilledWorker (matched by name)."""
+
+
+def test_an_image_whose_worker_died_twice_gets_the_flagged_fallback(tmp_path: Path) -> None:
     from pipeline.ecg.app.stages import _fallback_prediction, failure_lines
     from pipeline.ecg.formats.predictions import load_prediction
 
     cache = tmp_path / "7.npz"
     job = ("7", 250, "/x/7.png", str(cache), None)
-    assert _fallback_prediction(job, MemoryError("worker lost twice")) == str(cache)
+    with pytest.raises(ModuleNotFoundError):  # a broken setup stops the stage and writes nothing
+        _fallback_prediction(job, ModuleNotFoundError("No module named 'pipeline'"))
+    assert not cache.exists()
+    assert _fallback_prediction(job, KilledWorker("worker lost twice")) == str(cache)
     signals, _, diagnostics = load_prediction(cache)
     assert all(not np.any(v) for v in signals.values()) and len(signals["II"]) == 2500
-    assert failure_lines("7", diagnostics["flags"]) == ["7: failed: /x/7.png: MemoryError: worker lost twice"]
+    assert failure_lines("7", diagnostics["flags"]) == ["7: failed: /x/7.png: KilledWorker: worker lost twice"]
