@@ -124,11 +124,11 @@ def score_pages(pages: Sequence[DevPage], config=None, digitize: Callable | None
     for p in tqdm(pages, desc="dev pages", unit="page", disable=len(pages) < 2):
         got = digitize(p.image, p.fs, config)
         frame, doubt = got if isinstance(got, tuple) else (got, np.nan)
-        report = score_frames({p.page: p.truth()}, {p.page: frame}, {p.page: p.fs})
+        truth = p.truth()
+        report = score_frames({p.page: truth}, {p.page: frame}, {p.page: p.fs})
         img = report.per_image.iloc[0]
         page_rows.append({"set": p.set, "page": p.page, "fs": p.fs, "snr_db": float(img["snr_db"]),
                           "doubt": doubt, "ratio": float(img["ratio"])})
-        truth = p.truth()
         for r in report.per_lead.itertuples():
             row = {"set": p.set, "page": p.page, "lead": r.lead, "snr_db": float(r.snr_db)}
             known = truth[r.lead].notna().to_numpy() if r.lead in truth else np.zeros(0, bool)
