@@ -26,6 +26,8 @@ MM_PER_S = 25.0
 MM_PER_MV = 10.0
 DPI = 200
 PAGE_W, PAGE_H = 2200, 1700
+PAGE_MM_W = PAGE_W * 25.4 / DPI
+"""The printed page's width in mm (Letter, 279.4 mm)."""
 
 
 def n_samples(fs: int, lead: str) -> int:

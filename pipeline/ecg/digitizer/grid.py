@@ -24,11 +24,9 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.ecg.digitizer.flags import Flag
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
-from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_W
+from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_MM_W, PAGE_W
 
 FALLBACK_PX_PER_MM = DPI / 25.4
-PAGE_MM_W = PAGE_W / FALLBACK_PX_PER_MM
-"""The printed page's width in mm (Letter, 279.4 mm)."""
 PAGE_SCALE_TOLERANCE = 0.1
 """A rectified page's grid period may differ this much (relative) from the page's own scale."""
 """px/mm of the competition's 2200 px wide page (200 dpi); scaled by width when no grid is found."""
@@ -179,15 +177,21 @@ def _refine_peak(values: np.ndarray, i: int) -> float:
 
 
 def estimate_rotation(weight: np.ndarray, max_deg: float = MAX_ROTATION_DEG,
-                      max_points: int = 200_000) -> float:
+                      max_points: int = 200_000, border: float = 0.02) -> float:
     """Counter-clockwise page rotation in degrees (as displayed, y down) from a line-strength map.
 
     Projects the strongest pixels along sheared horizontal and vertical directions and returns the
-    angle whose projections are sharpest: coarse on a half-size map, then fine at full size.
+    angle whose projections are sharpest: coarse on a half-size map, then fine at full size. Pixels
+    within `border` (a fraction of the shorter side) of the image's edges do not count: a crop, a
+    scanner's lid or a rotation's corner wedges leave dark bands there that run along the image's
+    axes, not the page's, and outweigh a faint grid.
     """
     h, w = weight.shape
     thr = max(float(np.percentile(weight[::3, ::3], 80)), 0.15)
-    ys, xs = np.nonzero(weight > thr)
+    m = int(border * min(h, w))
+    inner = np.zeros(weight.shape, bool)
+    inner[m:h - m, m:w - m] = True
+    ys, xs = np.nonzero((weight > thr) & inner)
     if len(xs) < 200:
         return 0.0
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from pipeline.ecg.layout import PAGE_H, PAGE_W
+from pipeline.ecg.layout import PAGE_H, PAGE_MM_W, PAGE_W
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class RectifyConfig:
     """Smallest fraction of its quadrilateral the page region must fill."""
     flatten_light: bool = True
     """Even out the light (shadows, vignetting) of pages that needed rectification (photos)."""
+    level_paper_mm: float = 3.0
+    """Every page: divide each channel by its local paper level, a grey closing this wide (mm, from the
+    page width). Strokes and grid lines are far thinner, so they stay; creases, wrinkle shading,
+    shadows and tints are wider, so they go, and a shading edge stays an edge, never a line of ink.
+    0 disables it."""
     max_on_border: float = 0.05
     """Largest fraction of the outline that may run along the image's border (where the outline is
     the frame's edge, not the page's: a scan, or a page cut off by the frame)."""
@@ -286,12 +291,27 @@ def flatten_illumination(image: np.ndarray, scale: int = 8, max_gain: float = 3.
     return cv2.divide(image, paper, scale=250.0)
 
 
+def level_paper(image: np.ndarray, kernel_px: int, max_gain: float = 3.0) -> np.ndarray:
+    """The page on even paper: every channel divided by its grey closing (kernel_px square), scaled to white.
+
+    A closing keeps what is wider than the kernel (the paper, shading, a crease's shadow, a black
+    border) and fills what is narrower (strokes, grid lines, text), so the quotient is white wherever
+    there is no thin dark mark, and a step in the light stays a step instead of a dark line."""
+    k = max(3, int(kernel_px) | 1)
+    paper = cv2.morphologyEx(image, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    paper = np.maximum(paper, np.uint8(min(255, int(np.ceil(250.0 / max_gain)))))
+    return cv2.divide(image, paper, scale=250.0)
+
+
 def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig()) -> tuple[np.ndarray, Rectification]:
-    """Step 1 of the digitizer: the page seen fronto-parallel and, when it had to be rectified (a photo),
-    under even light; the page itself and IDENTITY when cfg is None or nothing was to be done."""
+    """Step 1 of the digitizer: the page seen fronto-parallel, under even light when it had to be
+    rectified (a photo), and on levelled paper; the page itself and IDENTITY when cfg is None."""
     if cfg is None:
         return image, IDENTITY
     image, rect = rectify(image, cfg)
     if rect.applied and cfg.flatten_light:
         image = flatten_illumination(image)
+    if cfg.level_paper_mm > 0:
+        px_per_mm = image.shape[1] / PAGE_MM_W
+        image = level_paper(image, int(round(cfg.level_paper_mm * px_per_mm)))
     return image, rect

@@ -44,6 +44,15 @@ def test_rotation_of_a_grid_is_recovered(angle):
     assert estimate_rotation(feat.nonpaper) == pytest.approx(angle, abs=0.2)
 
 
+def test_dark_bands_along_the_image_edges_do_not_pull_the_rotation_to_zero():
+    """A crop after a rotation leaves dark bands along the image's own axes (the kit's aug pages)."""
+    faint = 255 - (255 - grid_page(angle=2.0).astype(np.float32)) * 0.4  # a pale pink grid
+    img = faint.astype(np.uint8)
+    img[:12], img[-12:], img[:, :12], img[:, -12:] = 30, 30, 30, 30
+    feat = colour_features(img)
+    assert estimate_rotation(feat.nonpaper) == pytest.approx(2.0, abs=0.2)
+
+
 @pytest.mark.parametrize("period", [7.874, 7.3, 8.2])
 def test_grid_period_is_recovered(period):
     page = grid_page(period=period)

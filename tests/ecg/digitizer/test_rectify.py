@@ -14,6 +14,7 @@ from pipeline.ecg.digitizer.rectify import (
     find_page_quad,
     flatten_illumination,
     flatten_page,
+    level_paper,
     order_corners,
     rectify,
     similarity_residual,
@@ -128,3 +129,17 @@ def test_flatten_illumination_evens_out_a_shadow_and_keeps_the_trace():
     x = W - 100
     y = int(round(H / 2 + 30 * np.sin(x / 25.0)))
     assert flat[y - 4:y + 5, x].max(axis=1).min() < 120  # the trace stays dark
+
+
+def test_level_paper_turns_a_crease_into_paper_and_keeps_the_trace():
+    """A crease: one half of the page in shadow with a sharp edge between; the edge must not become ink."""
+    lit = page()
+    shade = np.where(np.arange(W) < W // 2, 1.0, 0.6).astype(np.float32)[None, :, None]
+    creased = (lit.astype(np.float32) * shade).astype(np.uint8)
+    level = level_paper(creased, kernel_px=21)
+    paper = level[60:120, 40:W - 40].max(axis=2)  # above the trace: paper and grid
+    assert np.percentile(paper, 5) > 200  # the shadow and its edge are paper now
+    assert paper[:, W // 2 - 45:W // 2 - 35].min() > 200
+    x = W - 100
+    y = int(round(H / 2 + 30 * np.sin(x / 25.0)))
+    assert level[y - 4:y + 5, x].max(axis=1).min() < 120  # the trace stays dark
