@@ -57,6 +57,8 @@ from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, PageLayo
 
 SHIPPED_SEGMENTER = str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None
 LOW_CONFIDENCE = 0.5
+INK_CLASSICAL, INK_NET = "classical", "net"
+"""The two ink sources a page can be read from (diagnostics["ink_source"])."""
 MAX_REGIONS = 20
 """Doubtful regions kept per kind (the longest ones) in the diagnostics."""
 
@@ -242,29 +244,25 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
                         "of turning it reads as an upright page; turn it to landscape")
 
 
-def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: dict[str, float]) -> Digitized:
-    """Steps 3-7 on one calibrated page read as upright (see digitize_image); timings: those of steps 1-2."""
-    timings = dict(timings)
+@dataclass(frozen=True)
+class _Reading:
+    """Steps 6-7 on one set of per-row ink maps: the layout as the traces refined it, the traces, the
+    12 leads (traced and Einthoven-repaired) and how much the digitizer doubts them."""
+
+    found: DetectedLayout
+    traces: list[RowTrace]
+    quality: dict[str, float]
+    repaired: dict[str, np.ndarray]
+    notes: list[str]
+    doubt: float
+    doubt_parts: dict[str, float]
+
+
+def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, fs: int,
+               config: DigitizeConfig) -> _Reading:
+    """Trace every row in its map, refine the time axis from the traces, cut and repair the leads."""
     cal = grid.calibration
-
-    t = time.perf_counter()
-    found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
     layout = found.layout
-    timings["rows"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    prob = trace_probability(grid.ink, config.probability)
-    timings["ink"] = time.perf_counter() - t
-    if config.segmenter is not None and len(found.bands) == N_ROWS:
-        t = time.perf_counter()
-        maps = row_maps(prob, row_probabilities(grid.image, config.segmenter), config.probability,
-                        keep_columns=_lead_start_columns(found.layout, prob.shape[1],
-                                                         config.probability.lead_start_keep_mm))
-        timings["segment"] = time.perf_counter() - t
-    else:
-        maps = [prob] * len(found.bands)
-
-    t = time.perf_counter()
     traces = _trace_rows(maps, found, config)
     # Where the traces really end: the ink-based end can run on along grid remnants or text.
     traced_end = _traced_end(traces)
@@ -289,9 +287,6 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
                                                  grid.rectification.applied))
     layout = found.layout
-    timings["trace"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     rows: list[RowSignal] = []
     for r, tr in enumerate(traces):
         conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
@@ -303,8 +298,40 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)
-    final = finalize(repaired, fs)
-    timings["signals"] = time.perf_counter() - t
+    return _Reading(found=found, traces=traces, quality=quality, repaired=repaired, notes=notes,
+                    doubt=doubt, doubt_parts=doubt_parts)
+
+
+def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: dict[str, float]) -> Digitized:
+    """Steps 3-7 on one calibrated page read as upright (see digitize_image); timings: those of steps 1-2."""
+    timings = dict(timings)
+    cal = grid.calibration
+
+    t = time.perf_counter()
+    found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
+    layout = found.layout
+    timings["rows"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    prob = trace_probability(grid.ink, config.probability)
+    timings["ink"] = time.perf_counter() - t
+    candidates = {INK_CLASSICAL: [prob] * len(found.bands)}
+    if config.segmenter is not None and len(found.bands) == N_ROWS:
+        t = time.perf_counter()
+        candidates[INK_NET] = row_maps(prob, row_probabilities(grid.image, config.segmenter), config.probability,
+                                       keep_columns=_lead_start_columns(found.layout, prob.shape[1],
+                                                                        config.probability.lead_start_keep_mm))
+        timings["segment"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    readings = {name: _read_rows(maps, found, grid, fs, config) for name, maps in candidates.items()}
+    # The per-page choice: the reading the digitizer doubts least (ties: the classical map).
+    source = min(readings, key=lambda name: (round(readings[name].doubt, 3), name != INK_CLASSICAL))
+    reading = readings[source]
+    found, traces, quality = reading.found, reading.traces, reading.quality
+    layout = found.layout
+    final = finalize(reading.repaired, fs)
+    timings["trace"] = time.perf_counter() - t
 
     flags = list(cal.flags) + list(found.flags)
     low = [lead for lead in LEADS if quality.get(lead, 0.0) < LOW_CONFIDENCE]
@@ -325,11 +352,13 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         "row_coverage": [round(tr.coverage, 3) for tr in traces],
         "row_breaks": row_breaks(traces, layout, layout.px_per_mm),
         "confidence": {k: round(v, 3) for k, v in quality.items()},
-        "repairs": notes,
+        "repairs": reading.notes,
+        "ink_source": source,
+        "ink_doubts": {name: round(r.doubt, 3) for name, r in readings.items()},
         "grid_strength": round(cal.grid_strength, 3),
         "grid_axis_periods": list(cal.grid_axis_periods),
-        "doubt": round(doubt, 3),
-        "doubt_parts": {k: round(v, 3) for k, v in doubt_parts.items()},
+        "doubt": round(reading.doubt, 3),
+        "doubt_parts": {k: round(v, 3) for k, v in reading.doubt_parts.items()},
         **_doubt_regions(traces, layout, grid.to_original),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }

@@ -1,7 +1,8 @@
 """Training pages for the segmenter: rendered, degraded, calibrated exactly as stage2 calibrates them.
 
-Page k of a seed is a fresh record drawn on a fresh layout, degraded as image type ALL_TYPES[k % 9],
-then passed through the digitizer's own steps 1-2 (`rectify.flatten_page`, `grid.calibrate`), so the net learns
+Page k of a seed is a fresh record drawn on a fresh layout, degraded as TRAINING_CYCLE[k % 12] (the
+nine competition types, and three times in twelve a crumpled kit-style print: creases, facet shading,
+grey grids, rotation, crop, noise, the pages the classical ink map reads worst), then passed through the digitizer's own steps 1-2 (`rectify.flatten_page`, `grid.calibrate`), so the net learns
 on the very page stage2 will show it. The row mask follows by mapping every calibrated pixel back into
 the degraded image (`GridResult.to_original`) and reading the mask there. Both are stored at the net's
 resolution. Pages depend only on (seed, k); the seed space is apart from stage0's and the bench's.
@@ -25,6 +26,8 @@ from pipeline.ecg.synth.degrade import degrade
 from pipeline.ecg.synth.render import ALL_TYPES, clean_page
 
 SEGMENT_SEED_TAG = "segment-train"
+TRAINING_CYCLE: tuple[str, ...] = ALL_TYPES + ("crumpled",) * 3
+"""The image type of page k is TRAINING_CYCLE[k % len(TRAINING_CYCLE)]."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ def calibrated_mask(grid, row_mask: np.ndarray) -> np.ndarray:
 
 
 def degraded_shot(base: int, key: str, index: int):
-    """(record, degraded page, fs, image type) of record `key` under seed `base`: type ALL_TYPES[index % 9]."""
-    image_type = ALL_TYPES[index % len(ALL_TYPES)]
+    """(record, degraded page, fs, image type) of record `key` under seed `base`: TRAINING_CYCLE[index % 12]."""
+    image_type = TRAINING_CYCLE[index % len(TRAINING_CYCLE)]
     fs = int(rng_for(base, key, "fs").choice(SAMPLING_RATES))
     record, page = clean_page(base, key, fs)
     return record, degrade(page, image_type, rng_for(base, key, image_type)), fs, image_type

@@ -49,7 +49,7 @@ class SegmentTrainConfig:
     n_pages: int = 360
     n_val_pages: int = 18
     n_val_images: int = 9
-    epochs: int = 14
+    epochs: int = 12
     steps_per_epoch: int = 200
     batch: int = 6
     crop_width: int = 256

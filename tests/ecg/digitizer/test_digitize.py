@@ -137,3 +137,8 @@ def test_shipped_segmenter_runs_when_asked_and_does_not_lose_a_clean_page(clean_
     learned = digitize_image(image, 500, DigitizeConfig(segmenter=SHIPPED_SEGMENTER))
     assert "segment" in learned.diagnostics["timings_s"]
     assert snr_db(record, learned, 500) >= snr_db(record, result, 500) - 1.0
+    # Both ink sources were read; the one kept is the one the digitizer doubts least.
+    doubts = learned.diagnostics["ink_doubts"]
+    assert set(doubts) == {"classical", "net"} and result.diagnostics["ink_doubts"].keys() == {"classical"}
+    assert learned.diagnostics["ink_source"] == min(doubts, key=lambda k: (doubts[k], k != "classical"))
+    assert learned.diagnostics["doubt"] == doubts[learned.diagnostics["ink_source"]]

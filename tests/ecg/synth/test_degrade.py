@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.layout import DEFAULT_LAYOUT
-from pipeline.ecg.synth.degrade import IMAGE_TYPES, TYPE_NAMES, RenderedPage, degrade
+from pipeline.ecg.synth.degrade import IMAGE_TYPES, TRAINING_TYPES, TYPE_NAMES, RenderedPage, degrade
 from pipeline.ecg.synth.degrade.screen import ScreenConfig, screen_photo
 from pipeline.ecg.synth.degrade.warp import Field, Ripple, Warp, apply_homography, camera_homography, warp_page
 from pipeline.ecg.synth.render import ALL_TYPES, random_style, render_page
@@ -70,10 +70,14 @@ def _paths_on_mask(page: RenderedPage) -> float:
 
 def test_registry_has_every_competition_type() -> None:
     assert tuple(IMAGE_TYPES) == ALL_TYPES == ("0001", "0003", "0004", "0005", "0006", "0009", "0010", "0011", "0012")
-    assert set(TYPE_NAMES) == set(IMAGE_TYPES)
+    assert set(TYPE_NAMES) == set(IMAGE_TYPES) | set(TRAINING_TYPES)
+    assert not set(TRAINING_TYPES) & set(IMAGE_TYPES)
 
 
-@pytest.mark.parametrize("image_type", ALL_TYPES)
+RECIPES = ALL_TYPES + tuple(TRAINING_TYPES)
+
+
+@pytest.mark.parametrize("image_type", RECIPES)
 def test_ground_truth_stays_on_the_traces(pages: list[RenderedPage], image_type: str) -> None:
     for k, page in enumerate(pages):
         shot = degrade(page, image_type, rng_for(k, "shot", image_type))
@@ -92,7 +96,7 @@ def test_ground_truth_stays_on_the_traces(pages: list[RenderedPage], image_type:
                 np.testing.assert_allclose(shot.paths[key], apply_homography(shot.transform, pts), atol=1e-6)
 
 
-@pytest.mark.parametrize("image_type", ALL_TYPES)
+@pytest.mark.parametrize("image_type", RECIPES)
 def test_recipes_are_deterministic_and_vary(pages: list[RenderedPage], image_type: str) -> None:
     page = pages[0]
     before = page.image.copy(), page.row_mask.copy()
@@ -190,7 +194,7 @@ def dot_page() -> RenderedPage:
     return RenderedPage(image=img, row_mask=np.zeros((h, w), np.uint8), paths={"I@0": points})
 
 
-@pytest.mark.parametrize("image_type", ALL_TYPES)
+@pytest.mark.parametrize("image_type", RECIPES)
 def test_paths_are_sub_pixel_exact_on_every_type(dot_page: RenderedPage, image_type: str) -> None:
     """Each dot's ink centroid (above its local background) in the degraded image is where its path
     point went: no bias (a blur kernel or a resize off by half a pixel would show) and little scatter."""
@@ -213,3 +217,16 @@ def test_paths_are_sub_pixel_exact_on_every_type(dot_page: RenderedPage, image_t
     assert len(err) > 250
     bias, scatter = np.abs(err.mean(axis=0)).max(), np.median(np.abs(err))
     assert bias < 0.03 and scatter < 0.1, (bias, scatter)
+
+
+def test_crumple_fields_shade_in_facets_and_folds() -> None:
+    from pipeline.ecg.synth.degrade.crumple import crease_field, facet_shading, kelvin_cast
+
+    rng = np.random.default_rng(0)
+    shade = facet_shading(200, 300, rng, 12, 0.5)
+    assert shade.shape == (200, 300) and shade.min() >= 0.5 - 1e-3 and shade.max() <= 1.0 + 1e-3
+    assert shade.max() - shade.min() > 0.1  # facets differ
+    fold = crease_field(200, 300, rng, 2, 0.0, 10.0)
+    assert fold.min() < 0.97 and fold.max() > 1.0  # a shadow beside each fold, a light ridge on it
+    warm, cool = kelvin_cast(3000.0), kelvin_cast(15000.0)
+    assert warm[0] == 1.0 > warm[2] and cool[2] == 1.0 > cool[0]

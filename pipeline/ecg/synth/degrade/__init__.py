@@ -4,7 +4,7 @@ Every recipe takes a RenderedPage and a random generator and returns the page as
 shows it, with the row mask and the trace paths moved by the very same geometry, so the ground truth
 stays pixel-exact. Strengths are drawn from the generator: the same (page, rng state) gives the same
 image. One module per family: scan (0001, 0003, 0004), photo (0005), screen (0006), damage (0009,
-0010), mould (0011, 0012); warp and effects hold what they share.
+0010), mould (0011, 0012), crumple (training only); warp and effects hold what they share.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from pipeline.core.errors import PipelineError
-from pipeline.ecg.synth.degrade import damage, mould, photo, scan, screen
+from pipeline.ecg.synth.degrade import crumple, damage, mould, photo, scan, screen
 from pipeline.ecg.synth.degrade.base import RenderedPage
 
-__all__ = ["IMAGE_TYPES", "TYPE_NAMES", "RenderedPage", "degrade"]
+__all__ = ["IMAGE_TYPES", "TRAINING_TYPES", "TYPE_NAMES", "RenderedPage", "degrade"]
 
 Recipe = Callable[[RenderedPage, np.random.Generator], RenderedPage]
 
@@ -34,6 +34,12 @@ IMAGE_TYPES: dict[str, Recipe] = {
 }
 """Image type -> degradation of a clean page, in the competition's numbering."""
 
+TRAINING_TYPES: dict[str, Recipe] = {
+    "crumpled": crumple.crumpled_print,
+}
+"""Extra recipes for training data only: what the competition's generator draws with `--wrinkles
+--augment` (creases, facet shading, grey grids, rotation, crop, noise), beyond the nine types."""
+
 TYPE_NAMES: dict[str, str] = {
     "0001": "clean render",
     "0003": "colour scan",
@@ -44,12 +50,14 @@ TYPE_NAMES: dict[str, str] = {
     "0010": "heavily damaged",
     "0011": "mould, colour scan",
     "0012": "mould, black-and-white scan",
+    "crumpled": "crumpled print, kit augmentation",
 }
 """Image type -> a short human name (plots, reports)."""
 
 
 def degrade(page: RenderedPage, image_type: str, rng: np.random.Generator) -> RenderedPage:
     """The clean page as image type `image_type` sees it; ground truth moved with every pixel."""
-    if image_type not in IMAGE_TYPES:
-        raise PipelineError(f"unknown image type {image_type!r}; known: {', '.join(sorted(IMAGE_TYPES))}")
-    return IMAGE_TYPES[image_type](page, rng)
+    recipes = {**IMAGE_TYPES, **TRAINING_TYPES}
+    if image_type not in recipes:
+        raise PipelineError(f"unknown image type {image_type!r}; known: {', '.join(sorted(recipes))}")
+    return recipes[image_type](page, rng)
