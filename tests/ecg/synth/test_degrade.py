@@ -216,7 +216,8 @@ def test_paths_are_sub_pixel_exact_on_every_type(dot_page: RenderedPage, image_t
     err = np.array(errors)
     assert len(err) > 250
     bias, scatter = np.abs(err.mean(axis=0)).max(), np.median(np.abs(err))
-    assert bias < 0.03 and scatter < 0.1, (bias, scatter)
+    # the crumpled prints carry the kit's pixel noise (sd up to 30 grey levels): more scatter, no bias
+    assert bias < 0.03 and scatter < (0.2 if image_type in TRAINING_TYPES else 0.1), (bias, scatter)
 
 
 def test_crumple_fields_shade_in_facets_and_folds() -> None:
@@ -230,3 +231,20 @@ def test_crumple_fields_shade_in_facets_and_folds() -> None:
     assert fold.min() < 0.97 and fold.max() > 1.0  # a shadow beside each fold, a light ridge on it
     warm, cool = kelvin_cast(3000.0), kelvin_cast(15000.0)
     assert warm[0] == 1.0 > warm[2] and cool[2] == 1.0 > cool[0]
+
+
+def test_printed_types_carry_a_readable_qr_code_at_the_top_right(pages: list[RenderedPage]) -> None:
+    from pipeline.ecg.synth.degrade.printed import with_qr_code
+
+    page = pages[0]
+    stamped = with_qr_code(page, np.random.default_rng(3))
+    changed = np.nonzero(np.any(stamped.image != page.image, axis=2))
+    h, w = page.image.shape[:2]
+    assert changed[0].max() < 0.1 * h and changed[1].min() > 0.9 * w  # only the top right corner
+    assert np.array_equal(stamped.row_mask, page.row_mask)
+    corner = np.ascontiguousarray(stamped.image[: int(0.1 * h), int(0.85 * w):])
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.copyMakeBorder(corner, 40, 40, 40, 40, cv2.BORDER_CONSTANT,
+                                                                          value=(255, 255, 255)))
+    assert text.isdigit()
+    clean = degrade(page, "0001", rng_for(1, "qr"))
+    assert np.array_equal(clean.image, page.image)  # the clean render has none

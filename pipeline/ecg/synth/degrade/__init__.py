@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.synth.degrade import crumple, damage, mould, photo, scan, screen
 from pipeline.ecg.synth.degrade.base import RenderedPage
+from pipeline.ecg.synth.degrade.printed import with_qr_code
 
 __all__ = ["IMAGE_TYPES", "TRAINING_TYPES", "TYPE_NAMES", "RenderedPage", "degrade"]
 
@@ -56,8 +57,11 @@ TYPE_NAMES: dict[str, str] = {
 
 
 def degrade(page: RenderedPage, image_type: str, rng: np.random.Generator) -> RenderedPage:
-    """The clean page as image type `image_type` sees it; ground truth moved with every pixel."""
+    """The clean page as image type `image_type` sees it; ground truth moved with every pixel. Every
+    printed type (all but 0001) carries a QR code at the top right, as the competition's printed pages do."""
     recipes = {**IMAGE_TYPES, **TRAINING_TYPES}
     if image_type not in recipes:
         raise PipelineError(f"unknown image type {image_type!r}; known: {', '.join(sorted(recipes))}")
+    if image_type != "0001":
+        page = with_qr_code(page, rng)
     return recipes[image_type](page, rng)
