@@ -2,7 +2,8 @@
 
 Steps, numbered the same in every module's docstring:
   (orientation: `orientation.check_page` refuses tiny and blank pages, finds portrait ones)
-  1. rectify   photos: page quadrilateral -> canonical frame, even light (`rectify.flatten_page`)
+  1. rectify   photos: page quadrilateral -> canonical frame, even light; every page: levelled paper
+               (`rectify.flatten_page`)
   2. grid      deskew, px/mm, grid removal -> ink map (`grid.calibrate`)
   3. rows      the four row baselines and the time axis (`rows.detect_layout`)
   4. ink       per-pixel trace-ink probability (`ink.trace_probability`)

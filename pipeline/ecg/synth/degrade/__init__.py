@@ -63,5 +63,5 @@ def degrade(page: RenderedPage, image_type: str, rng: np.random.Generator) -> Re
     if image_type not in recipes:
         raise PipelineError(f"unknown image type {image_type!r}; known: {', '.join(sorted(recipes))}")
     if image_type != "0001":
-        page = with_qr_code(page, rng)
+        page = with_qr_code(page, rng.spawn(1)[0])  # a child stream: the recipe's own draws stay as they were
     return recipes[image_type](page, rng)
