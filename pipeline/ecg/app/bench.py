@@ -12,18 +12,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
+from pipeline.core.seeding import rng_for
 from pipeline.ecg.app.badinput import cases as ecg_cases
-from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file
+from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file, digitize_image
 from pipeline.ecg.evaluation.devsets import doubt_ranking, list_pages, score_pages
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.competition import find_competition, test_ids
 from pipeline.ecg.formats.submission import read_test_csv
-from pipeline.ecg.synth.render import IMAGE_TYPES, make_competition, render_speed
+from pipeline.ecg.layout import SAMPLING_RATES
+from pipeline.ecg.synth.degrade import degrade
+from pipeline.ecg.synth.render import IMAGE_TYPES, clean_page, kaggle_frame, make_competition, render_speed
 
 BENCH_SEED = 12345
 
@@ -63,6 +67,28 @@ def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
         rho, n = doubt_ranking(scores.per_page)
         rows.append((f"doubt score vs page SNR, {name}", f"Spearman {rho:.3f}",
                      f"{n} dev pages; negative: the more doubt, the lower the SNR"))
+    return rows
+
+
+def crumpled_rows(configs: dict, n: int = 8) -> list[tuple[str, str, str]]:
+    """SNR on n crumpled kit-style prints (the training-only recipe; own seed stream, apart from the
+    segmenter's pages): the creases, facet shading, grey grids and rotations the nine types lack."""
+    shots = []
+    for k in range(n):
+        key = f"crumpled{k:03d}"
+        fs = int(rng_for(BENCH_SEED, key, "fs").choice(SAMPLING_RATES))
+        record, page = clean_page(BENCH_SEED, key, fs)
+        shot = degrade(page, "crumpled", rng_for(BENCH_SEED, key, "crumpled"))
+        shots.append((key, fs, np.ascontiguousarray(shot.image[..., ::-1]), kaggle_frame(record, fs)))
+    rows = []
+    for name, config in configs.items():
+        truth = {key: frame for key, _, _, frame in shots}
+        fs_by = {key: fs for key, fs, _, _ in shots}
+        pred = {key: digitize_image(image, fs, config).to_record() for key, fs, image, _ in shots}
+        report = score_frames(truth, pred, fs_by)
+        worst = float(10 * np.log10(max(report.per_image["ratio"].min(), 1e-6)))
+        rows.append((f"SNR synthetic crumpled prints, {name}", f"{report.snr_db:.2f} dB",
+                     f"{n} images, worst {worst:.2f} dB"))
     return rows
 
 
@@ -117,6 +143,7 @@ def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = Non
         heldout = evaluate_heldout(config)
         for image, snr in zip(heldout["id"], heldout["snr_db"]):
             rows.append((f"SNR heldout {image}, {name}", f"{snr:.2f} dB", "ecg-image-kit rendering of a real record"))
+    rows += crumpled_rows(configs)
     rows.append(("peak memory", f"{peak_rss_gib():.2f} GiB", "resident set of this process"))
     rows.append(robustness_row(ecg_cases(), "pipeline/ecg/app/badinput.py"))
     table = pd.DataFrame(rows, columns=["measure", "value", "note"])
