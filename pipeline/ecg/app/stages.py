@@ -7,6 +7,7 @@ test images and writes submissions/ecg.csv, stage3 scores it and writes the repo
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -122,8 +123,14 @@ def stage1(args: argparse.Namespace) -> None:
     if config.pretrained:
         command += " --pretrained"  # part of the model's recipe, so part of the command that remakes it
 
+    # Pages are cached by index: a folder per version of the code that makes them, so that a changed
+    # recipe or digitizer never trains on stale pages (--force alone used to reuse them).
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in [*TRAINING_SOURCES, *RENDER_SOURCES,
+                                                              *digitizer_sources()])).hexdigest()[:12]
+
     def train() -> dict:
-        result = train_segmenter(folder, config, workers=args.workers, command=command)
+        result = train_segmenter(folder, config, workers=args.workers, command=command,
+                                 pages_dir=folder / "pages" / code)
         result["sha256"] = sha256_file(folder / "segment.pt")
         write_json_atomic(folder / "model.json", {"kind": "segmenter", **result, "command": command})
         return result

@@ -176,8 +176,11 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def train_segmenter(out_dir: Path, config: SegmentTrainConfig = SegmentTrainConfig(), workers: int = 2,
-                    command: str = "") -> dict[str, Any]:
-    """Train and write out_dir/segment.pt (the last epoch's weights), history.json and curves.png."""
+                    command: str = "", pages_dir: Path | None = None) -> dict[str, Any]:
+    """Train and write out_dir/segment.pt (the last epoch's weights), history.json and curves.png.
+
+    pages_dir: where the rendered pages are cached (default out_dir/pages); pages are cached by index
+    only, so a caller whose rendering code may change passes a folder named after that code's hash."""
     import torch  # deferred on purpose: heavy optional dependency
 
     out_dir = Path(out_dir)
@@ -185,8 +188,9 @@ def train_segmenter(out_dir: Path, config: SegmentTrainConfig = SegmentTrainConf
     torch.set_num_threads(config.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     scale = config.model.scale
-    pages = make_pages(out_dir / "pages", config.seed, list(range(config.n_pages)), scale, workers)
-    val_pages = make_pages(out_dir / "pages", config.seed,
+    pages_dir = Path(pages_dir) if pages_dir is not None else out_dir / "pages"
+    pages = make_pages(pages_dir, config.seed, list(range(config.n_pages)), scale, workers)
+    val_pages = make_pages(pages_dir, config.seed,
                            list(range(VAL_OFFSET, VAL_OFFSET + config.n_val_pages)), scale, workers)
     val_images = validation_images(config.seed, config.n_val_images)
     data_hash = _pages_hash(pages)
