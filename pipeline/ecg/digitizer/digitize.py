@@ -74,10 +74,11 @@ class DigitizeConfig:
     """Step 1, perspective rectification of photographed pages (None: off)."""
     segmenter: str | None = None
     """Path of a row-segmentation checkpoint (step 5, segment.py; SHIPPED_SEGMENTER is the one shipped with
-    the package); None, the default: the classical ink map for every row. The shipped net is off by
-    default: on the pages nobody here drew (ecgkit-dev, 65 pages) it lost 0.5-0.6 dB (clean 23.52 vs
-    24.12, augmented 14.19 vs 14.66: it cuts QRS complexes that reach into the next row), tied on the real
-    and the paired pages and on the synthetic bench (19.92 vs 19.91), and cost 1.9 s of the 3.3 s per page."""
+    the package); None, the default: the classical ink map for every row. With a segmenter, steps 6-7 run
+    on both the classical and the net's maps and the reading with the lower doubt score is kept
+    (diagnostics "ink_source"). Off by default because it has not paid: after step 1 levels the paper,
+    the classical map of a creased page is already clean, and on the 71 pages nobody here drew a net
+    trained with crumpled prints left every set unchanged (ecgkit aug 15.52, clean 24.10 dB)."""
 
 
 def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
