@@ -17,7 +17,6 @@ import pandas as pd
 
 from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
-from pipeline.core.seeding import rng_for
 from pipeline.ecg.app.badinput import cases as ecg_cases
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file, digitize_image
 from pipeline.ecg.evaluation.devsets import doubt_ranking, list_pages, score_pages
@@ -25,9 +24,8 @@ from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.competition import find_competition, test_ids
 from pipeline.ecg.formats.submission import read_test_csv
-from pipeline.ecg.layout import SAMPLING_RATES
-from pipeline.ecg.synth.degrade import degrade
-from pipeline.ecg.synth.render import IMAGE_TYPES, clean_page, kaggle_frame, make_competition, render_speed
+from pipeline.ecg.synth.render import IMAGE_TYPES, kaggle_frame, make_competition, render_speed
+from pipeline.ecg.training.segmenter_data import typed_shot
 
 BENCH_SEED = 12345
 
@@ -76,14 +74,12 @@ def crumpled_rows(configs: dict, n: int = 8) -> list[tuple[str, str, str]]:
     shots = []
     for k in range(n):
         key = f"crumpled{k:03d}"
-        fs = int(rng_for(BENCH_SEED, key, "fs").choice(SAMPLING_RATES))
-        record, page = clean_page(BENCH_SEED, key, fs)
-        shot = degrade(page, "crumpled", rng_for(BENCH_SEED, key, "crumpled"))
+        record, shot, fs = typed_shot(BENCH_SEED, key, "crumpled")
         shots.append((key, fs, np.ascontiguousarray(shot.image[..., ::-1]), kaggle_frame(record, fs)))
+    truth = {key: frame for key, _, _, frame in shots}
+    fs_by = {key: fs for key, fs, _, _ in shots}
     rows = []
     for name, config in configs.items():
-        truth = {key: frame for key, _, _, frame in shots}
-        fs_by = {key: fs for key, fs, _, _ in shots}
         pred = {key: digitize_image(image, fs, config).to_record() for key, fs, image, _ in shots}
         report = score_frames(truth, pred, fs_by)
         worst = float(10 * np.log10(max(report.per_image["ratio"].min(), 1e-6)))

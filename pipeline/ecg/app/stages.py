@@ -16,7 +16,7 @@ from pipeline.core.cluster import add_scheduler_option, worker_died
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import check_image_file
 from pipeline.core.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
-from pipeline.core.manifest import run_stage
+from pipeline.core.manifest import hash_inputs, run_stage
 from pipeline.core.parallel import default_workers, parallel_map
 from pipeline.core.paths import PROJECT_ROOT, data_dir, submissions_dir, work_dir
 from pipeline.core.seeding import derive_seed
@@ -125,8 +125,8 @@ def stage1(args: argparse.Namespace) -> None:
 
     # Pages are cached by index: a folder per version of the code that makes them, so that a changed
     # recipe or digitizer never trains on stale pages (--force alone used to reuse them).
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in [*TRAINING_SOURCES, *RENDER_SOURCES,
-                                                              *digitizer_sources()])).hexdigest()[:12]
+    inputs = [*TRAINING_SOURCES, *RENDER_SOURCES, *digitizer_sources()]
+    code = hashlib.sha256("".join(hash_inputs(inputs).values()).encode()).hexdigest()[:12]
 
     def train() -> dict:
         result = train_segmenter(folder, config, workers=args.workers, command=command,
@@ -135,7 +135,7 @@ def stage1(args: argparse.Namespace) -> None:
         write_json_atomic(folder / "model.json", {"kind": "segmenter", **result, "command": command})
         return result
 
-    run_stage(TASK, "stage1", train, inputs=[*TRAINING_SOURCES, *RENDER_SOURCES, *digitizer_sources()],
+    run_stage(TASK, "stage1", train, inputs=inputs,
               outputs=[folder / "segment.pt", folder / "model.json"], config={"command": command},
               force=args.force)
 

@@ -311,7 +311,6 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
 
     t = time.perf_counter()
     found: DetectedLayout = detect_layout(grid.ink, cal.px_per_mm, cal.grid_found)
-    layout = found.layout
     timings["rows"] = time.perf_counter() - t
 
     t = time.perf_counter()

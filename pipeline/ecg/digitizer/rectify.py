@@ -289,8 +289,12 @@ def flatten_illumination(image: np.ndarray, scale: int = 8, max_gain: float = 3.
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(w // scale, 4), max(h // scale, 4)), interpolation=cv2.INTER_AREA)
     paper = cv2.GaussianBlur(cv2.dilate(small, np.ones((5, 5), np.uint8)), (0, 0), 3.0)
+    return _divide_by_paper(image, cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR), max_gain)
+
+
+def _divide_by_paper(image: np.ndarray, paper: np.ndarray, max_gain: float) -> np.ndarray:
+    """Every channel over its paper level, scaled to white (250); no pixel brightened more than max_gain."""
     paper = np.maximum(paper, np.uint8(min(255, int(np.ceil(250.0 / max_gain)))))
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.divide(image, paper, scale=250.0)
 
 
@@ -302,8 +306,7 @@ def level_paper(image: np.ndarray, kernel_px: int, max_gain: float = 3.0) -> np.
     there is no thin dark mark, and a step in the light stays a step instead of a dark line."""
     k = max(3, int(kernel_px) | 1)
     paper = cv2.morphologyEx(image, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    paper = np.maximum(paper, np.uint8(min(255, int(np.ceil(250.0 / max_gain)))))
-    return cv2.divide(image, paper, scale=250.0)
+    return _divide_by_paper(image, paper, max_gain)
 
 
 def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig()) -> tuple[np.ndarray, Rectification]:

@@ -2,7 +2,8 @@
 
 Page k of a seed is a fresh record drawn on a fresh layout, degraded as TRAINING_CYCLE[k % 12] (the
 nine competition types, and three times in twelve a crumpled kit-style print: creases, facet shading,
-grey grids, rotation, crop, noise, the pages the classical ink map reads worst), then passed through the digitizer's own steps 1-2 (`rectify.flatten_page`, `grid.calibrate`), so the net learns
+grey grids, rotation, crop, noise, the pages the classical ink map reads worst), then passed through
+the digitizer's own steps 1-2 (`rectify.flatten_page`, `grid.calibrate`), so the net learns
 on the very page stage2 will show it. The row mask follows by mapping every calibrated pixel back into
 the degraded image (`GridResult.to_original`) and reading the mask there. Both are stored at the net's
 resolution. Pages depend only on (seed, k); the seed space is apart from stage0's and the bench's.
@@ -53,12 +54,17 @@ def calibrated_mask(grid, row_mask: np.ndarray) -> np.ndarray:
     return cv2.remap(row_mask, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def typed_shot(base: int, key: str, image_type: str):
+    """(record, degraded page, fs) of record `key` under seed `base`, degraded as `image_type`."""
+    fs = int(rng_for(base, key, "fs").choice(SAMPLING_RATES))
+    record, page = clean_page(base, key, fs)
+    return record, degrade(page, image_type, rng_for(base, key, image_type)), fs
+
+
 def degraded_shot(base: int, key: str, index: int):
     """(record, degraded page, fs, image type) of record `key` under seed `base`: TRAINING_CYCLE[index % 12]."""
     image_type = TRAINING_CYCLE[index % len(TRAINING_CYCLE)]
-    fs = int(rng_for(base, key, "fs").choice(SAMPLING_RATES))
-    record, page = clean_page(base, key, fs)
-    return record, degrade(page, image_type, rng_for(base, key, image_type)), fs, image_type
+    return (*typed_shot(base, key, image_type), image_type)
 
 
 def training_page(seed: int, index: int, scale: int = 2) -> TrainingPage:

@@ -55,7 +55,7 @@ def facet_shading(height: int, width: int, rng: np.random.Generator, n: int, dep
     seeds = np.column_stack([rng.uniform(0, sw, n), rng.uniform(0, sh, n)])
     yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
     d = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
-    shade = (1.0 - depth * rng.beta(0.8, 2.5, n) ** 1.0).astype(np.float32)
+    shade = (1.0 - depth * rng.beta(0.8, 2.5, n)).astype(np.float32)
     small = shade[np.argmin(d, axis=2)]
     small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.4, 1.5))
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
