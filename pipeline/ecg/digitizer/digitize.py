@@ -87,7 +87,8 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
     x_lo = int(np.floor(layout.x0)) - 1
     x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
     return [trace_row(maps[r], band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
-                      bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm)
+                      bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm,
+                      px_per_mm=layout.px_per_mm)
             for r, band in enumerate(found.bands)]
 
 

@@ -5,7 +5,9 @@
    in this column or the previous one) and much through paper, so the path follows steep strokes but
    does not jump to other ink; at lead boundaries it may jump freely (the next lead starts at its own
    height). A soft prior keeps it near its own baseline against a neighbouring row's large QRS.
-2. Runs: per column, the ink run around the path, with sub-pixel top and bottom edges.
+2. Runs: per column, the ink run around the path, with sub-pixel top and bottom edges. Where the
+   path cut a narrow spike short through foreign ink (a label's letter touching both flanks), it is
+   moved onto the spike's apex and the runs are read again (complete_apexes).
 3. Centreline per column for a round pen of radius r (measured on flat stretches): the mid of the
    edges where the stroke is straight; near narrow peaks (troughs) the morphological closing (opening)
    of the edges, which keeps the apex where the mid would cut it.
@@ -51,6 +53,10 @@ class TraceConfig:
     """A gap is bridged only if none of its pixels is fainter than this (a seam, not paper)."""
     row_reading: bool = True
     """Read steep strokes along pixel rows (sub-pixel x per row) instead of one y per column."""
+    apex_width_mm: float = 2.0
+    """Widest spike whose apex a shortcut through foreign ink (a label's letter) is undone for."""
+    apex_depth_mm: float = 1.0
+    """Least depth of such an apex beyond the shortcut (a few pen widths: not a blot on the stroke)."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,109 @@ def _runs_along_path(prob, path, x_lo, y_lo, y_hi, thr, search, bridge, floor):
                 e = (j + 1) - (half - p_out) / (p_in - p_out)
         bot[i] = e
     return top, bot, cen, pk
+
+
+@njit(cache=True)
+def _edge(top, bot, i, direction):
+    return bot[i] if direction > 0 else top[i]
+
+
+@njit(cache=True)
+def _steep_end(top, bot, i, j, direction, k=3, rise=3.0):
+    """Whether a steep stroke enters the notch i .. j-1 or leaves it: the inner edge of the runs
+    moves outward by at least `rise` px over the k columns before i, or inward over the k after j.
+    A letter hanging off a flat trace has neither."""
+    n = top.shape[0]
+    inner = bot if direction < 0 else top
+    a, b = i - 1, i - 1 - k
+    if b >= 0 and np.isfinite(inner[a]) and np.isfinite(inner[b]) and (inner[a] - inner[b]) * direction >= rise:
+        return True
+    a, b = j, j + k
+    if b < n and np.isfinite(inner[a]) and np.isfinite(inner[b]) and (inner[a] - inner[b]) * direction >= rise:
+        return True
+    return False
+
+
+@njit(cache=True)
+def _chain_beyond(prob, path, top, bot, i, direction, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
+    """The stroke that leaves column i-1's run beyond column i's run (direction +1 down, -1 up),
+    followed column by column while its runs touch, until it meets the path's run again.
+    Returns (j, ys): the column where it rejoins and, for columns i .. j-1, the chain's extreme
+    ink pixel; j = -1 when it does not rejoin within max_width columns, goes no farther out than
+    the runs at both of its ends, or reaches less than `depth` px beyond the path it replaces."""
+    n = top.shape[0]
+    ys = np.empty(max_width + 1, np.int64)
+    # Ink in column i beyond its run and within reach of column i-1's run end.
+    cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
+    end = int(np.floor(_edge(top, bot, i - 1, direction) + 0.5))
+    seed = -1
+    y = cur
+    while (y - end) * direction <= 0 and y_lo <= y < y_hi:
+        if prob[y, x_lo + i] > thr:
+            seed = y
+            break
+        y += direction
+    if seed < 0:
+        return -1, ys
+    c = i
+    outmost = -1.0e300
+    while True:
+        a = _run_end(prob, x_lo + c, seed, -1, y_lo, y_hi, thr, bridge, floor)
+        b = _run_end(prob, x_lo + c, seed, 1, y_lo, y_hi, thr, bridge, floor)
+        ys[c - i] = b if direction > 0 else a
+        outmost = max(outmost, float(ys[c - i] * direction))
+        c += 1
+        if c >= n or c - i > max_width:
+            return -1, ys
+        if np.isfinite(top[c]) and top[c] <= b + 1.0 and bot[c] >= a - 1.0:
+            # Rejoined: keep it only when the stroke reaches past the runs at both ends (an apex).
+            inner = -1.0e300
+            for k in range(i, c):
+                inner = max(inner, float(path[k] * direction))
+            if outmost > _edge(top, bot, i - 1, direction) * direction + 1.0 and \
+                    outmost > _edge(top, bot, c, direction) * direction + 1.0 and outmost - inner >= depth \
+                    and _steep_end(top, bot, i, c, direction):
+                return c, ys
+            return -1, ys
+        # The next column's ink touching this run, nearest its outer end.
+        seed = -1
+        y = b + 1 if direction > 0 else a - 1
+        while (a - 1 <= y <= b + 1) and y_lo <= y < y_hi:
+            if prob[y, x_lo + c] > thr:
+                seed = y
+                break
+            y -= direction
+        if seed < 0:
+            return -1, ys
+
+
+@njit(cache=True)
+def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
+    """The path moved onto QRS apexes it cut short through foreign ink.
+
+    Staying on ink is free and vertical travel costs a little, so where a label's letter touches
+    both flanks of a deep, narrow spike the Viterbi path takes the letter's bar across instead of
+    running down to the apex and back. Such a shortcut shows as a notch: the run of column i
+    retreats from column i-1's, while the stroke goes on beyond it and, within max_width columns,
+    comes back to the path's run, reaching at least `depth` px beyond the path it replaces. In those
+    columns the path moves to the stroke's extreme pixel.
+    """
+    out = path.copy()
+    n = path.shape[0]
+    for direction in (1, -1):
+        i = 1
+        while i < n - 1:
+            if np.isfinite(top[i]) and np.isfinite(top[i - 1]) and \
+                    (_edge(top, bot, i - 1, direction) - _edge(top, bot, i, direction)) * direction > 2.0:
+                j, ys = _chain_beyond(prob, path, top, bot, i, direction, x_lo, y_lo, y_hi, thr, bridge, floor,
+                                      max_width, depth)
+                if j > 0:
+                    for c in range(i, j):
+                        out[c] = ys[c - i]
+                    i = j
+                    continue
+            i += 1
+    return out
 
 
 @njit(cache=True)
@@ -665,13 +774,15 @@ def mask_vertical_bars(top: np.ndarray, bot: np.ndarray, xs: np.ndarray, near_x:
 
 def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int], baseline: float,
               line_width: float = 0.0, config: TraceConfig = TraceConfig(),
-              bars_near: Sequence[float] = (), bar_reach: float = 6.0) -> RowTrace:
+              bars_near: Sequence[float] = (), bar_reach: float = 6.0, px_per_mm: float = 0.0) -> RowTrace:
     """Trace one row between columns x_range [x_lo, x_hi) inside rows band [y_lo, y_hi).
 
     line_width: the pen's width in px, or 0 to measure it from this row's flat stretches.
     bars_near: x positions (column boundaries) where exactly vertical strokes within bar_reach px are
     separators or pulse edges, not signal: those columns become gaps before the centreline is fitted;
     the path may also jump there freely (the next lead starts at its own height).
+    px_per_mm: the page's scale, for completing apexes the path cut short through foreign ink (see
+    complete_apexes); 0 leaves the path as the Viterbi pass found it.
     """
     h, w = prob.shape
     y_lo, y_hi = max(0, int(band[0])), min(h, int(band[1]))
@@ -689,6 +800,14 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
                         c.prior, c.prior_free, c.saturation, free_jump)
     top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
                                       c.bridge_floor)
+    if px_per_mm > 0 and c.apex_width_mm > 0:
+        completed = complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, c.run_threshold, c.bridge,
+                                    c.bridge_floor, int(round(c.apex_width_mm * px_per_mm)),
+                                    c.apex_depth_mm * px_per_mm)
+        if np.any(completed != path):
+            path = completed
+            top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
+                                              c.bridge_floor)
     radius = stroke_radius(top, bot) if line_width <= 0 else 0.5 * float(line_width)
     if len(bars_near):
         bars = mask_vertical_bars(top, bot, xs, bars_near, bar_reach, 4.0 * radius + 3.0)

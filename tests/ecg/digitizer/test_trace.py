@@ -179,3 +179,32 @@ def test_sharp_peak_and_trough_keep_their_height(fs, x0):
         assert abs(values[i] - truth[i]) < 0.02, (centre, values[i], truth[i])
     err = values - truth
     assert 10 * np.log10(np.sum(truth ** 2) / np.sum(err ** 2)) > 33.0
+
+
+def _with_bar(prob: np.ndarray, xs: tuple[float, float], y: float) -> np.ndarray:
+    """prob with a horizontal letter bar (a label's stroke) drawn over it."""
+    bar = draw(np.array(xs), np.array([y, y]), prob.shape, 2)
+    return np.maximum(prob, bar)
+
+
+def test_a_label_bar_across_a_deep_s_wave_does_not_cut_its_apex():
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 60.0 + 120.0 * np.exp(-0.5 * ((xs - 150.0) / 2.5) ** 2)  # a 120 px S wave, 6 px wide
+    prob = _with_bar(draw(xs, ys, (220, 300), 2), (138.0, 162.0), 90.0)  # touches both flanks
+    cut = trace_row(prob, (0, 220), (20, 280), 60.0)
+    assert cut.path[150 - cut.x0] < 100  # the shortcut this test reproduces
+    tr = trace_row(prob, (0, 220), (20, 280), 60.0, px_per_mm=8.0)
+    assert tr.path[150 - tr.x0] > 170
+    assert curve_at(tr, np.array([150.0]))[0] == pytest.approx(180.0, abs=2.0)
+    flat = (xs > 30) & (xs < 130)
+    assert np.abs(curve_at(tr, xs[flat]) - ys[flat]).max() < 1.0
+
+
+def test_a_letter_hanging_off_a_flat_trace_is_not_taken_for_an_apex():
+    xs = np.arange(10.0, 290.0, 0.4)
+    prob = draw(xs, np.full_like(xs, 100.0), (220, 300), 2)
+    letter = draw(np.array([140.0, 148.0, 156.0]), np.array([100.0, 130.0, 100.0]), prob.shape, 2)
+    page = np.maximum(prob, letter)
+    tr = trace_row(page, (0, 220), (20, 280), 100.0, px_per_mm=8.0)
+    assert np.array_equal(tr.path, trace_row(page, (0, 220), (20, 280), 100.0).path)
+    assert np.abs(tr.path[130 - tr.x0:166 - tr.x0] - 100).max() <= 1
