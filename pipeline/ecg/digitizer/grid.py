@@ -423,7 +423,9 @@ def _unsupported_lines(binary, lines_per_strip, strip, max_band):
 
 
 def _on_grid_phase(flagged: np.ndarray, period: float, tol: float = 1.2) -> np.ndarray:
-    """Of the flagged row indices' mask, keep those at the dominant phase modulo the grid period."""
+    """Of the flagged row indices' mask, keep the bands of adjacent flagged rows that reach the
+    dominant phase modulo the grid period. Whole bands: a line 3 px thick whose outer rows fell
+    outside the tolerance would keep them, and they would read as ink continuing past the line."""
     ys = np.nonzero(flagged)[0]
     if len(ys) == 0:
         return flagged
@@ -432,6 +434,8 @@ def _on_grid_phase(flagged: np.ndarray, period: float, tol: float = 1.2) -> np.n
     dist = np.abs(((phase[None, :] - bins[:, None]) + period / 2) % period - period / 2)
     best = bins[int(np.argmax((dist <= tol).sum(axis=1)))]
     keep = np.abs(((phase - best) + period / 2) % period - period / 2) <= tol
+    band = np.concatenate([[0], np.cumsum(np.diff(ys) > 1)])  # band index of each flagged row
+    keep = np.isin(band, band[keep])
     out = np.zeros_like(flagged)
     out[ys[keep]] = True
     return out

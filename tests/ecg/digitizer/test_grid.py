@@ -15,6 +15,7 @@ from pipeline.ecg.digitizer.grid import (
     estimate_rotation,
     ink_map,
     load_image,
+    remove_grid_lines,
 )
 
 
@@ -140,3 +141,17 @@ def test_screen_photo_scale_comes_from_the_page_when_moire_fools_the_grid(seed: 
     grid = calibrate(*flatten_page(cv2.cvtColor(shot.image, cv2.COLOR_RGB2BGR), RectifyConfig()))
     assert "scale_from_page" in grid.calibration.flags
     assert abs(grid.calibration.px_per_mm / (200 / 25.4) - 1) < 0.03
+
+
+def test_grid_lines_three_pixels_thick_go_whole_when_the_period_is_slightly_off():
+    """A scan's major lines are 3 px thick and the measured period is 0.2 % short (7.51 for 7.525
+    px/mm, as on a real rescaled b/w scan): rows of a line whose phase drifted past the tolerance must
+    go with the line, or they read as ink continuing beyond it and keep the whole line."""
+    ink = np.zeros((1650, 2048), np.float32)
+    centres = [10 + int(round(5 * 7.525 * k)) for k in range(43)]
+    for c in centres:
+        ink[c - 1:c + 2] = 1.0
+    ink[180, 100:250] = 1.0  # a flat trace stroke between the lines stays
+    out = remove_grid_lines(ink, 7.51)
+    assert max(out[c - 1:c + 2].max() for c in centres) == 0.0
+    assert out[180, 100:250].min() == 1.0
