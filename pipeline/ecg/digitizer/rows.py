@@ -206,9 +206,39 @@ def _bar_centre(ink: np.ndarray, baseline: int, cols: np.ndarray, up: int, down:
     return float(np.median(centres))
 
 
-def find_separators(ink: np.ndarray, baselines: list[int], px_per_mm: float) -> list[float]:
-    """Sub-pixel x centres of lead separators: vertical bars through the baseline found at the same x
-    in at least two of the three 3x4 rows."""
+def _bars_near_line(binary: np.ndarray, line_y: int, reach: int, arm: int,
+                    drift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column (y, up, down, is_bar): vertical bars (see _vertical_bars) centred anywhere within
+    `drift` px of a row's line, probed every `arm` px; for each column the probe y whose arms are
+    longest. The row's line is where its ink is densest, not the signal's zero: a record with a
+    large offset or wander moves it by half a millivolt, and the separators stand on the zero."""
+    w = binary.shape[1]
+    best = np.full(w, -1)
+    ys, ups, downs = np.full(w, line_y), np.zeros(w, int), np.zeros(w, int)
+    for y in range(line_y - drift, line_y + drift + 1, max(arm, 1)):
+        if not 0 <= y < binary.shape[0]:
+            continue
+        up, down = _bar_arms(binary, y, reach)
+        score = np.where(_vertical_bars(up, down, arm), np.minimum(up, down), -1)
+        better = score > best
+        best[better], ys[better], ups[better], downs[better] = score[better], y, up[better], down[better]
+    return ys, ups, downs, best >= 0
+
+
+def find_separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, near_line: bool = False) -> list[float]:
+    """Sub-pixel x centres of lead separators: vertical bars found at the same x in at least two of
+    the three 3x4 rows, crossing a row's line or, with near_line, centred anywhere within 0.6 mV of it.
+
+    A row's line is where its ink is densest, not the signal's zero that the bars stand on: a record
+    with a large offset or wander moves it by half a millivolt. The wider search also finds steep QRS
+    strokes standing at the same x in two rows, so it is for pages whose scale the grid gave, where
+    only bars near the column boundaries are used; a page without a grid takes its scale from the
+    separators' spacing and keeps the strict search."""
+    drift = int(round(6.0 * px_per_mm)) if near_line else 0
+    return _separators(ink, baselines, px_per_mm, drift)
+
+
+def _separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, drift: int) -> list[float]:
     binary = ink > INK_THRESHOLD
     w = ink.shape[1]
     px_per_mv = 10.0 * px_per_mm
@@ -216,9 +246,8 @@ def find_separators(ink: np.ndarray, baselines: list[int], px_per_mm: float) -> 
     votes = np.zeros(w, np.int32)
     per_row = []
     for y in baselines[:3]:
-        up, down = _bar_arms(binary, int(y), reach)
-        bars = _vertical_bars(up, down, arm)
-        per_row.append((int(y), up, down, bars))
+        ys, up, down, bars = _bars_near_line(binary, int(y), reach, arm, drift)
+        per_row.append((ys, up, down, bars))
         near = bars.copy()
         near[1:] |= bars[:-1]
         near[:-1] |= bars[1:]
@@ -236,12 +265,13 @@ def find_separators(ink: np.ndarray, baselines: list[int], px_per_mm: float) -> 
         if x - a > 3 * px_per_mm:
             continue
         centres = []
-        for y, up, down, bars in per_row:
+        for ys, up, down, bars in per_row:
             idx = np.nonzero(bars[max(a - 1, 0):x + 1])[0] + max(a - 1, 0)
             if len(idx) == 0:
                 continue
+            idx = idx[ys[idx] == ys[idx[np.argmax(np.minimum(up[idx], down[idx]))]]]  # one probe y
             cols = np.arange(max(idx[0] - 2, 0), min(idx[-1] + 3, w))
-            c = _bar_centre(ink, y, cols, int(up[idx].min()), int(down[idx].min()))
+            c = _bar_centre(ink, int(ys[idx[0]]), cols, int(up[idx].min()), int(down[idx].min()))
             if c is not None:
                 centres.append(c)
         if centres:
@@ -321,7 +351,7 @@ def detect_layout(ink: np.ndarray, px_per_mm: float, scale_known: bool = True) -
     else:
         flags.append(Flag.X_FALLBACK)
         x_end = default_layout(w, h, px_per_mm).x1
-    separators = find_separators(ink, rows, px_per_mm)
+    separators = find_separators(ink, rows, px_per_mm, near_line=scale_known)
     layout = PageLayout(px_per_mm=px_per_mm, x0=0.0, baselines=tuple(float(y) for y in rows),
                         width=w, height=h)
     found = DetectedLayout(layout=layout, bands=tuple(bands), row_strength=tuple(strength),

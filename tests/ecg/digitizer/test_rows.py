@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.ecg.digitizer.rows import ROW_PITCH_MM, choose_rows, detect_layout, looks_like_rows
+from pipeline.ecg.digitizer.rows import ROW_PITCH_MM, choose_rows, detect_layout, find_separators, looks_like_rows
 from pipeline.ecg.layout import DEFAULT_LAYOUT
 
 
@@ -46,3 +46,20 @@ def test_detect_layout_skips_a_header_rule_above_the_rows() -> None:
         ink, truth = _ink_page(header)
         found = detect_layout(ink, ppm)
         assert np.allclose(found.layout.baselines, truth, atol=8), (header, found.layout.baselines)
+
+
+def test_separators_on_the_zero_are_found_when_the_rows_ink_lies_half_a_millivolt_off_it() -> None:
+    """A record with a large offset: each row's ink is densest 0.45 mV (35 px) below the zero that
+    the kit's separator bars (0.7 mV tall) stand on, so no bar crosses the row's line."""
+    ppm, w = 7.874, 2200
+    lines = [700, 980, 1260]
+    ink = np.zeros((1500, w), np.float32)
+    bars = [609.5, 1101.5, 1593.5]
+    for line in lines:
+        ink[line - 1:line + 2, :] = 1.0  # the trace, flat below its zero
+        zero = line - 35
+        for x in bars:
+            ink[zero - 27:zero + 28, int(x) - 1:int(x) + 2] = 1.0
+    assert find_separators(ink, lines, ppm) == []
+    found = find_separators(ink, lines, ppm, near_line=True)
+    assert len(found) == 3 and np.allclose(found, [x - 0.5 for x in bars], atol=0.6)
