@@ -1,8 +1,11 @@
 """Step 7 of the digitizer: pixel paths to mV and seconds, cut into the 12 leads, limb leads repaired by Einthoven.
 
 Coordinates: pixel centres at integer x; a sample i of a lead whose window starts at sample `start`
-lies at t = (start + i) / fs, drawn at x = x0 + t * px_per_s; its value is the row's y there
-(linear interpolation between columns), (baseline - y) / px_per_mv in mV.
+lies at t = (start + i) / fs, drawn at x = x0 + t * px_per_s; its value is (baseline - y) / px_per_mv
+in mV, y the row's curve there. The plotter joined the samples with straight segments, so the values
+are those whose polyline fits all the traced points best (`vertex_fit`), not the curve read at the
+samples' x alone: on a steep flank a tenth of a pixel of x error moves the point read there by
+several pixels of y, while the flank's many points fix where its segment runs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solveh_banded
 
 from pipeline.ecg.layout import LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
 
@@ -46,7 +50,42 @@ def sample_times(fs: int, lead: str) -> np.ndarray:
     return np.arange(start, stop, dtype=np.float64) / fs
 
 
-def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None) -> tuple[np.ndarray, float]:
+def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, ridge: float = 1e-3) -> np.ndarray:
+    """Values at evenly spaced knots whose straight-line interpolation fits the points (x, v) best.
+
+    Least squares over all points (each lies on the segment between its two knots, or on the end
+    segment's extension beyond the ends), plus `smooth` times the sum of squared second differences of
+    the values (pixel noise on flat stretches, where a knot may hold a single point) and a small
+    `ridge` pull towards the curve read at the knots (knots in a gap, between no points).
+    Solved as a symmetric banded system: O(len(knots)).
+    """
+    n = len(knots)
+    read = np.interp(knots, x, v)
+    if n < 3:
+        return read
+    step = float(knots[1] - knots[0])
+    pos = (x - knots[0]) / step
+    k = np.clip(np.floor(pos).astype(np.int64), 0, n - 2)
+    u = pos - k  # beyond the ends: on the end segment's extension
+    # Normal equations of the data term: tridiagonal.
+    diag = np.bincount(k, (1.0 - u) ** 2, n) + np.bincount(k + 1, u ** 2, n) + ridge
+    upper1 = np.bincount(k, (1.0 - u) * u, n - 1)
+    rhs = np.bincount(k, (1.0 - u) * v, n) + np.bincount(k + 1, u * v, n) + ridge * read
+    # Second differences (1, -2, 1) on knots r, r + 1, r + 2: pentadiagonal.
+    upper2 = np.zeros(n - 2)
+    coef = np.array([1.0, -2.0, 1.0])
+    for a in range(3):
+        np.add.at(diag, np.arange(n - 2) + a, smooth * coef[a] ** 2)
+        for b in range(a + 1, 3):
+            target = upper1 if b - a == 1 else upper2
+            np.add.at(target, np.arange(n - 2) + a, smooth * coef[a] * coef[b])
+    bands = np.zeros((3, n))
+    bands[0, 2:], bands[1, 1:], bands[2] = upper2, upper1, diag
+    return solveh_banded(bands, rhs)
+
+
+def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None,
+               smooth: float | None = None) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
@@ -58,6 +97,9 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     its first sample (0: none left of it). Left of a lead's first sample lies other ink: ecg-image-kit
     draws the calibration pulse right up to t = 0 (falling edge on the first sample's x) and the
     previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
+
+    smooth: when given, the values are fitted to all points (see vertex_fit) instead of read off the
+    curve at x_of_t (evenly spaced).
     """
     if len(x_of_t) == 0:
         return np.zeros(0), 0.0
@@ -67,7 +109,10 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     sel = (row.x >= lo) & (row.x <= hi)
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
-    values = np.interp(x_of_t, row.x[sel], row.mv[sel])
+    if smooth is None or len(x_of_t) < 3:
+        values = np.interp(x_of_t, row.x[sel], row.mv[sel])
+    else:
+        values = vertex_fit(row.x[sel], row.mv[sel], x_of_t, smooth)
     if len(row.confidence):
         cols = row.x_first + np.arange(len(row.confidence), dtype=np.float64)
         conf = np.interp(x_of_t, cols, row.confidence, left=0.0, right=0.0)
@@ -77,13 +122,13 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     return values, quality
 
 
-def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int,
-              start_guard: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
+              smooth: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
-    start_guard: see sample_row (applied at every lead's start).
+    start_guard, smooth: see sample_row (applied to every lead).
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -101,7 +146,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int,
             else:
                 t = sample_times(fs, lead)
                 key = lead
-            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard)
+            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard, smooth)
             signals[key] = values
             quality[key] = q
     return signals, quality

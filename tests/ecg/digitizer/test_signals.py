@@ -15,6 +15,7 @@ from pipeline.ecg.digitizer.signals import (
     row_signal,
     sample_row,
     sample_times,
+    vertex_fit,
 )
 from pipeline.ecg.digitizer.trace import trace_row
 from pipeline.ecg.layout import LEADS, ROWS, PageLayout, lead_window, n_samples
@@ -192,3 +193,48 @@ def test_a_point_of_the_pulse_before_the_first_sample_is_not_used():
     assert unguarded[0] > 0.5
     guarded, _ = sample_row(row, x, start_guard=0.0)
     assert np.abs(guarded).max() < 0.05
+
+
+def _polyline_points(values: np.ndarray, knots: np.ndarray, per_px: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Points along the straight segments joining (knots, values): per_px points per pixel of the
+    segment's length, as a trace read along pixel rows gives many points on a steep flank."""
+    xs, vs = [], []
+    for a in range(len(knots) - 1):
+        length = np.hypot(knots[a + 1] - knots[a], 80.0 * (values[a + 1] - values[a]))
+        s = np.linspace(0.0, 1.0, max(2, int(per_px * length)), endpoint=False)
+        xs.append(knots[a] + s * (knots[a + 1] - knots[a]))
+        vs.append(values[a] + s * (values[a + 1] - values[a]))
+    return np.concatenate(xs + [knots[-1:]]), np.concatenate(vs + [values[-1:]])
+
+
+def test_vertex_fit_recovers_the_samples_of_a_drawn_polyline():
+    rng = np.random.default_rng(0)
+    knots = 100.0 + 0.7874 * np.arange(60)  # 250 Hz at 200 dpi
+    values = np.zeros(60)
+    values[20:23] = [0.6, 1.8, 0.4]  # a narrow R wave
+    values += 0.02 * rng.standard_normal(60)
+    x, v = _polyline_points(values, knots)
+    assert np.abs(vertex_fit(x, v, knots, smooth=0.0) - values).max() < 1e-3
+
+
+def test_vertex_fit_averages_the_scatter_that_reading_at_the_samples_keeps():
+    """Traced points scatter by about a pixel; the curve read at a sample's x rests on the
+    two points beside it, the fit on all the points of the segments around it."""
+    knots = 100.0 + 0.7874 * np.arange(80)
+    i = np.arange(80)
+    values = 1.5 * np.exp(-0.5 * ((i - 30) / 1.5) ** 2) + 0.3 * np.exp(-0.5 * ((i - 60) / 6.0) ** 2)
+    x, v = _polyline_points(values, knots)
+    rng = np.random.default_rng(1)
+    v = v + rng.normal(0.0, 1.0 / 80.0, len(v))  # 1 px of scatter at 80 px/mV
+    read = np.interp(knots, x, v)
+    fitted = vertex_fit(x, v, knots, smooth=3.0)
+    assert np.sqrt(np.mean((fitted - values) ** 2)) < 0.5 * np.sqrt(np.mean((read - values) ** 2))
+
+
+def test_sample_row_fits_vertices_only_when_asked():
+    row = line_row(0, lambda t: np.sin(2 * np.pi * t))
+    xs = LAYOUT.x_of_time(sample_times(500, "I"))
+    plain, _ = sample_row(row, xs)
+    fitted, _ = sample_row(row, xs, smooth=3.0)
+    assert np.array_equal(plain, np.interp(xs, row.x, row.mv))
+    assert np.abs(fitted - plain).max() < 1e-3  # a smooth curve is its own best polyline
