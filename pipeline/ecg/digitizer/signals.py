@@ -71,14 +71,13 @@ def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, r
     diag = np.bincount(k, (1.0 - u) ** 2, n) + np.bincount(k + 1, u ** 2, n) + ridge
     upper1 = np.bincount(k, (1.0 - u) * u, n - 1)
     rhs = np.bincount(k, (1.0 - u) * v, n) + np.bincount(k + 1, u * v, n) + ridge * read
-    # Second differences (1, -2, 1) on knots r, r + 1, r + 2: pentadiagonal.
-    upper2 = np.zeros(n - 2)
-    coef = np.array([1.0, -2.0, 1.0])
-    for a in range(3):
-        np.add.at(diag, np.arange(n - 2) + a, smooth * coef[a] ** 2)
-        for b in range(a + 1, 3):
-            target = upper1 if b - a == 1 else upper2
-            np.add.at(target, np.arange(n - 2) + a, smooth * coef[a] * coef[b])
+    # Second differences (1, -2, 1) on knots r, r + 1, r + 2: each r adds its outer product.
+    diag[:-2] += smooth
+    diag[1:-1] += 4.0 * smooth
+    diag[2:] += smooth
+    upper1[:-1] -= 2.0 * smooth
+    upper1[1:] -= 2.0 * smooth
+    upper2 = np.full(n - 2, smooth)
     bands = np.zeros((3, n))
     bands[0, 2:], bands[1, 1:], bands[2] = upper2, upper1, diag
     return solveh_banded(bands, rhs)
