@@ -51,6 +51,7 @@ from pipeline.ecg.digitizer.trace import (
     breaks_of_row,
     excursion_runs,
     gap_runs,
+    page_pen_radius,
     shared_ink_runs,
     trace_row,
 )
@@ -62,6 +63,9 @@ INK_CLASSICAL, INK_NET = "classical", "net"
 """The two ink sources a page can be read from (diagnostics["ink_source"])."""
 MAX_REGIONS = 20
 """Doubtful regions kept per kind (the longest ones) in the diagnostics."""
+PEN_TOLERANCE = 1.25
+"""A row whose pen, measured on its flat stretches, is wider than this times the page's pen (measured
+on steep strokes) is traced again with the page's (see _trace_rows)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +91,27 @@ class DigitizeConfig:
 
 
 def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
-    """Trace every row, row r in maps[r], from just before t = 0 to a little past the traces' end."""
+    """Trace every row, row r in maps[r], from just before t = 0 to a little past the traces' end.
+
+    Each row first measures its pen on its flat stretches. A row whose measure exceeds the page's pen
+    (page_pen_radius) by more than PEN_TOLERANCE is traced again with the page's: mains or muscle noise
+    draws a band with no flat column of pen width, and a pen read too wide pulls every steep flank
+    point inwards and cuts the peaks.
+    """
     layout = found.layout
     x_lo = int(np.floor(layout.x0)) - 1
     x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
-    return [trace_row(maps[r], band, (x_lo, x_hi), layout.baselines[r], 0.0, config.trace,
-                      bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm,
-                      px_per_mm=layout.px_per_mm)
-            for r, band in enumerate(found.bands)]
+
+    def trace(r: int, line_width: float) -> RowTrace:
+        return trace_row(maps[r], found.bands[r], (x_lo, x_hi), layout.baselines[r], line_width, config.trace,
+                         bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm,
+                         px_per_mm=layout.px_per_mm)
+
+    traces = [trace(r, 0.0) for r in range(len(found.bands))]
+    pen = page_pen_radius(traces)
+    if pen is None:
+        return traces
+    return [trace(r, 2.0 * pen) if tr.radius > PEN_TOLERANCE * pen else tr for r, tr in enumerate(traces)]
 
 
 def _lead_starts(layout: PageLayout) -> list[float]:

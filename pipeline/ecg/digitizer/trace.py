@@ -81,6 +81,9 @@ class RowTrace:
     points_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """The curve as sub-pixel points sorted by x (columns where flat, pixel rows where steep)."""
     points_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pen_halves: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Horizontal half-widths (px) of single near-vertical strokes: the pen's radius as noise cannot
+    widen it (a dense mains-noise band has no flat column of pen width; its QRS flanks still do)."""
 
     @property
     def run_length(self) -> np.ndarray:
@@ -499,6 +502,13 @@ def stroke_radius(top: np.ndarray, bot: np.ndarray) -> float:
     return float(np.clip(0.5 * np.median(lengths), 0.5, 4.0))
 
 
+def page_pen_radius(traces: Sequence[RowTrace], min_strokes: int = 50) -> float | None:
+    """The page's pen radius: the median horizontal half-width of the single near-vertical strokes
+    met on all its rows (RowTrace.pen_halves); None when fewer than min_strokes were met."""
+    halves = np.concatenate([np.zeros(0)] + [tr.pen_halves for tr in traces])
+    return float(np.median(halves)) if len(halves) >= min_strokes else None
+
+
 def fill_gaps(y: np.ndarray) -> np.ndarray:
     """Linear interpolation over NaN runs (constant beyond the ends); all-NaN stays all-NaN."""
     y = np.asarray(y, dtype=np.float64)
@@ -808,26 +818,30 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
             path = completed
             top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
                                               c.bridge_floor)
-    radius = stroke_radius(top, bot) if line_width <= 0 else 0.5 * float(line_width)
+    flat_radius = stroke_radius(top, bot)  # a noisy record's band is thicker than the pen
+    radius = flat_radius if line_width <= 0 else 0.5 * float(line_width)
     if len(bars_near):
-        bars = mask_vertical_bars(top, bot, xs, bars_near, bar_reach, 4.0 * radius + 3.0)
+        # A bar stands out of the row's flat stretches (the band, when noise thickens it).
+        bars = mask_vertical_bars(top, bot, xs, bars_near, bar_reach, 4.0 * max(radius, flat_radius) + 3.0)
         top = np.where(bars, np.nan, top)
         bot = np.where(bars, np.nan, bot)
     raw = centreline(top, bot, radius, 0.75)
-    points_x, points_y = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading)
+    points_x, points_y, halves = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading)
     on_path = prob[path, np.arange(x_lo, x_hi)]
     return RowTrace(x0=x_lo, y=fill_gaps(raw), raw=raw, path=path, ink=on_path.astype(np.float32),
-                    top=top, bottom=bot, radius=radius, points_x=points_x, points_y=points_y)
+                    top=top, bottom=bot, radius=radius, points_x=points_x, points_y=points_y, pen_halves=halves)
 
 
 def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarray, bot: np.ndarray,
-                 radius: float, thr: float, row_reading: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The traced curve as points sorted by x: the column centreline where the stroke is flat, points
-    read along pixel rows where it is steep (see flank_points), and each peak or trough at its
-    cap's sub-pixel x with the centreline's height."""
+                 radius: float, thr: float, row_reading: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The traced curve as points (x, y) sorted by x: the column centreline where the stroke is flat,
+    points read along pixel rows where it is steep (see flank_points), and each peak or trough at its
+    cap's sub-pixel x with the centreline's height; and the half-widths of the single near-vertical
+    strokes met (empty without row reading)."""
     ok = np.isfinite(y)
     if not row_reading or not ok.any():
-        return xs[ok].copy(), y[ok].copy()
+        return xs[ok].copy(), y[ok].copy(), np.zeros(0)
     mid = 0.5 * (top + bot)
     extreme = np.zeros(len(y), np.int64)
     turned = ok & (np.abs(y - mid) > 1.0)
@@ -864,7 +878,7 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     all_x = np.concatenate([xs[keep], fx, ax])
     all_y = np.concatenate([y[keep], fy, ay])
     order = np.argsort(all_x, kind="stable")
-    return all_x[order], all_y[order]
+    return all_x[order], all_y[order], halves
 
 
 # ------------------------------------------------------------------------------- doubt measures

@@ -13,6 +13,7 @@ from pipeline.ecg.digitizer.trace import (
     excursion_runs,
     fill_gaps,
     gap_runs,
+    page_pen_radius,
     runs,
     shared_ink_runs,
     trace_row,
@@ -208,3 +209,45 @@ def test_a_letter_hanging_off_a_flat_trace_is_not_taken_for_an_apex():
     tr = trace_row(page, (0, 220), (20, 280), 100.0, px_per_mm=8.0)
     assert np.array_equal(tr.path, trace_row(page, (0, 220), (20, 280), 100.0).path)
     assert np.abs(tr.path[130 - tr.x0:166 - tr.x0] - 100).max() <= 1
+
+
+# ----- pen width under noise
+
+
+def _noisy_row(noise: float, fs: int = 250, base: float = 200.0, x0: float = 100.0):
+    """(prob, sample x, truth): two QRS complexes at fs 250 under 60 Hz mains (0.07 mV) and white
+    muscle noise (0.03 mV), both times `noise`, drawn with a 2 px anti-aliased pen."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * fs) / fs
+    truth = sum(1.5 * np.maximum(0, 1 - np.abs(t - c) / 0.03) - 0.6 * np.maximum(0, 1 - np.abs(t - c - 0.05) / 0.02)
+                for c in (0.4, 1.2))
+    truth = truth + noise * (0.07 * np.sin(2 * np.pi * 60 * t + 0.3) + 0.03 * rng.standard_normal(len(t)))
+    img = np.zeros((300, 560), np.uint8)
+    pts = np.stack([x0 + t * PX_PER_S, base - truth * PX_PER_MV], axis=1)
+    cv2.polylines(img, [np.round(pts * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], False, 255, 2,
+                  cv2.LINE_AA, SHIFT)
+    return img.astype(np.float32) / 255, x0 + t * PX_PER_S, truth
+
+
+def _snr_db(tr, xs, truth, base=200.0):
+    values, _ = sample_row(row_signal(tr.points_x, tr.points_y, base, PX_PER_MV, tr.x0), xs, 0.0, smooth=3.0)
+    n = len(values) - 20  # the row's last columns end the drawing
+    return 10 * np.log10(np.sum(truth[:n] ** 2) / np.sum((values[:n] - truth[:n]) ** 2))
+
+
+def test_a_mains_noise_band_does_not_widen_the_page_pen():
+    """A noisy record is drawn as a band with no flat column of pen width, so the row's own measure
+    reads a pen twice too wide; the steep QRS flanks still show the true one, and tracing with it
+    reads the signal better."""
+    clean = trace_row(_noisy_row(0.0)[0], (5, 295), (99, 500), 200.0)
+    prob, xs, truth = _noisy_row(0.5)
+    measured = trace_row(prob, (5, 295), (99, 500), 200.0)
+    assert measured.radius > 2.0 * clean.radius
+    pen = page_pen_radius([measured])
+    assert pen == pytest.approx(clean.radius, abs=0.2)
+    retraced = trace_row(prob, (5, 295), (99, 500), 200.0, 2.0 * pen)
+    assert _snr_db(retraced, xs, truth) > _snr_db(measured, xs, truth) + 2.0
+
+
+def test_page_pen_radius_needs_enough_strokes():
+    assert page_pen_radius([]) is None
