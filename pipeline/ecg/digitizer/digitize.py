@@ -63,6 +63,8 @@ INK_CLASSICAL, INK_NET = "classical", "net"
 """The two ink sources a page can be read from (diagnostics["ink_source"])."""
 MAX_REGIONS = 20
 """Doubtful regions kept per kind (the longest ones) in the diagnostics."""
+BAR_REACH_MM = 0.75
+"""How far from a lead's start the tracer looks for a separator or pulse edge to mask (mm)."""
 PEN_TOLERANCE = 1.25
 """A row whose pen, measured on its flat stretches, is wider than this times the page's pen (measured
 on steep strokes) is traced again with the page's (see _trace_rows)."""
@@ -104,7 +106,7 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
 
     def trace(r: int, line_width: float) -> RowTrace:
         return trace_row(maps[r], found.bands[r], (x_lo, x_hi), layout.baselines[r], line_width, config.trace,
-                         bars_near=_lead_starts(layout), bar_reach=0.75 * layout.px_per_mm,
+                         bars_near=_lead_starts(layout), bar_reach=BAR_REACH_MM * layout.px_per_mm,
                          px_per_mm=layout.px_per_mm)
 
     traces = [trace(r, 0.0) for r in range(len(found.bands))]
@@ -319,7 +321,9 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # Nothing left of a lead's first sample is that lead: ecg-image-kit draws the calibration pulse
     # up to t = 0 (its top's corner would be read as the first samples) and the previous lead up to
     # a column boundary; the vertical mark on the boundary itself is masked by the tracer.
-    signals, quality = cut_leads(rows, layout, fs, start_guard=0.0, smooth=config.sample_smoothing)
+    # The fit carries a lead's end slope on over the separator the tracer masked there, no further.
+    signals, quality = cut_leads(rows, layout, fs, start_guard=0.0, smooth=config.sample_smoothing,
+                                 reach=BAR_REACH_MM * layout.px_per_mm)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

@@ -75,7 +75,9 @@ class DetectedLayout:
             return self
         t_last = DURATION_S - (1.0 / fs if fs else 0.0)
         x0_end = self.x_end - cap - t_last * pps
-        x0, n = x0_from_separators(list(self.separators), x0_end, pps, 1.0 * self.layout.px_per_mm)
+        mm = self.layout.px_per_mm
+        x0, n = x0_from_separators(list(self.separators), x0_end, pps, 1.0 * mm, reach_px=4.0 * mm,
+                                   tight_px=0.3 * mm)
         if x0 is None:
             return replace(self, layout=replace(self.layout, x0=x0_end))
         return replace(self, layout=replace(self.layout, x0=x0), flags=self.flags + (Flag.X0_FROM_SEPARATORS,))
@@ -279,20 +281,39 @@ def _separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, drift: 
     return out
 
 
-def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float,
-                       tol_px: float) -> tuple[float | None, int]:
+def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float, tol_px: float,
+                       reach_px: float = 0.0, tight_px: float = 0.0) -> tuple[float | None, int]:
     """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, how many were used):
-    each separator within tol_px of where x0_guess puts its boundary votes for x0."""
-    col_s = DURATION_S / N_COLUMNS
+    each separator within tol_px of where x0_guess puts its boundary votes for x0.
+
+    When none is that near (x0_guess comes from the traces' end, which a scan can lose on a grid
+    line), a full set, one separator on every boundary within tight_px of their exact spacing,
+    found with x0 within reach_px of the guess, places it: QRS strokes and grid remnants that pass
+    for bars seldom stand at three exactly spaced x."""
+    col_px = DURATION_S / N_COLUMNS * px_per_s
     votes = []
     for k in range(1, N_COLUMNS):
-        expect = x0_guess + k * col_s * px_per_s
+        expect = x0_guess + k * col_px
         near = [x for x in separators if abs(x - expect) <= tol_px]
         if near:
-            votes.append(min(near, key=lambda x: abs(x - expect)) - k * col_s * px_per_s)
-    if not votes:
+            votes.append(min(near, key=lambda x: abs(x - expect)) - k * col_px)
+    if votes:
+        return float(np.median(votes)), len(votes)
+    if reach_px <= 0 or not separators:
         return None, 0
-    return float(np.median(votes)), len(votes)
+    seps = np.asarray(separators, dtype=np.float64)
+    best: tuple[float, float] | None = None  # (distance from the guess, x0)
+    for x in seps:
+        for k in range(1, N_COLUMNS):
+            x0 = x - k * col_px
+            if abs(x0 - x0_guess) > reach_px:
+                continue
+            full = [seps[np.argmin(np.abs(seps - x0 - j * col_px))] - j * col_px for j in range(1, N_COLUMNS)]
+            if max(abs(f - x0) for f in full) <= tight_px:
+                x0 = float(np.median(full))
+                if best is None or abs(x0 - x0_guess) < best[0]:
+                    best = (abs(x0 - x0_guess), x0)
+    return (None, 0) if best is None else (best[1], N_COLUMNS - 1)
 
 
 def scale_from_separators(separators: list[float], x_end: float, px_per_s: float,

@@ -50,23 +50,40 @@ def sample_times(fs: int, lead: str) -> np.ndarray:
     return np.arange(start, stop, dtype=np.float64) / fs
 
 
-def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, ridge: float = 1e-3) -> np.ndarray:
+def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, ridge: float = 1e-3,
+               reach: float = np.inf) -> np.ndarray:
     """Values at evenly spaced knots whose straight-line interpolation fits the points (x, v) best.
 
-    Least squares over all points (each lies on the segment between its two knots, or on the end
-    segment's extension beyond the ends), plus `smooth` times the sum of squared second differences of
-    the values (pixel noise on flat stretches, where a knot may hold a single point) and a small
-    `ridge` pull towards the curve read at the knots (knots in a gap, between no points).
+    Least squares over all points (each lies on the segment between its two knots), plus `smooth`
+    times the sum of squared second differences of the values (pixel noise on flat stretches, where a
+    knot may hold a single point) and a small `ridge` pull towards the curve read at the knots (knots
+    in a gap, between no points).
+    Knots up to `reach` px beyond the first or last point carry the end's slope on in a straight line
+    (a separator masked at a lead's start leaves a short gap on a steep stroke); further ones hold
+    the value there, as np.interp does, rather than run on for a trace lost over a whole stretch.
     Solved as a symmetric banded system: O(len(knots)).
     """
-    n = len(knots)
     read = np.interp(knots, x, v)
-    if n < 3:
+    a = max(int(np.searchsorted(knots, x.min() - reach, side="left")) - 1, 0)
+    a = min(a, max(int(np.searchsorted(knots, x.min(), side="right")) - 1, 0))
+    b = min(int(np.searchsorted(knots, x.max() + reach, side="right")), len(knots) - 1)
+    b = max(b, min(int(np.searchsorted(knots, x.max(), side="left")), len(knots) - 1))
+    if b - a < 2:
         return read
+    out = read.copy()
+    out[a:b + 1] = _fit_knots(x, v, knots[a:b + 1], read[a:b + 1], smooth, ridge)
+    out[:a], out[b + 1:] = out[a], out[b]
+    return np.clip(out, v.min(), v.max())  # a straight continuation never leaves the traced values
+
+
+def _fit_knots(x: np.ndarray, v: np.ndarray, knots: np.ndarray, read: np.ndarray, smooth: float,
+               ridge: float) -> np.ndarray:
+    """vertex_fit's banded least-squares solve on knots spanning the points."""
+    n = len(knots)
     step = float(knots[1] - knots[0])
     pos = (x - knots[0]) / step
     k = np.clip(np.floor(pos).astype(np.int64), 0, n - 2)
-    u = pos - k  # beyond the ends: on the end segment's extension
+    u = pos - k
     # Normal equations of the data term: tridiagonal.
     diag = np.bincount(k, (1.0 - u) ** 2, n) + np.bincount(k + 1, u ** 2, n) + ridge
     upper1 = np.bincount(k, (1.0 - u) * u, n - 1)
@@ -84,7 +101,7 @@ def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, r
 
 
 def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None,
-               smooth: float | None = None) -> tuple[np.ndarray, float]:
+               smooth: float | None = None, reach: float = np.inf) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
@@ -98,7 +115,8 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
 
     smooth: when given, the values are fitted to all points (see vertex_fit) instead of read off the
-    curve at x_of_t (evenly spaced).
+    curve at x_of_t (evenly spaced); reach (px): how far beyond the window's first and last points
+    the fit carries their slope on (vertex_fit).
     """
     if len(x_of_t) == 0:
         return np.zeros(0), 0.0
@@ -111,7 +129,7 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     if smooth is None or len(x_of_t) < 3:
         values = np.interp(x_of_t, row.x[sel], row.mv[sel])
     else:
-        values = vertex_fit(row.x[sel], row.mv[sel], x_of_t, smooth)
+        values = vertex_fit(row.x[sel], row.mv[sel], x_of_t, smooth, reach=reach)
     if len(row.confidence):
         cols = row.x_first + np.arange(len(row.confidence), dtype=np.float64)
         conf = np.interp(x_of_t, cols, row.confidence, left=0.0, right=0.0)
@@ -122,12 +140,12 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
 
 
 def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
-              smooth: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              smooth: float | None = None, reach: float = np.inf) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
-    start_guard, smooth: see sample_row (applied to every lead).
+    start_guard, smooth, reach: see sample_row (applied to every lead).
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -145,7 +163,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
             else:
                 t = sample_times(fs, lead)
                 key = lead
-            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard, smooth)
+            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard, smooth, reach)
             signals[key] = values
             quality[key] = q
     return signals, quality

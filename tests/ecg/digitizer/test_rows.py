@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.ecg.digitizer.rows import ROW_PITCH_MM, choose_rows, detect_layout, find_separators, looks_like_rows
+from pipeline.ecg.digitizer.rows import (
+    ROW_PITCH_MM,
+    choose_rows,
+    detect_layout,
+    find_separators,
+    looks_like_rows,
+    x0_from_separators,
+)
 from pipeline.ecg.layout import DEFAULT_LAYOUT
 
 
@@ -63,3 +70,21 @@ def test_separators_on_the_zero_are_found_when_the_rows_ink_lies_half_a_millivol
     assert find_separators(ink, lines, ppm) == []
     found = find_separators(ink, lines, ppm, near_line=True)
     assert len(found) == 3 and np.allclose(found, [x - 0.5 for x in bars], atol=0.6)
+
+
+def test_x0_from_a_full_set_of_exactly_spaced_separators_when_the_guess_is_off() -> None:
+    """A scan lost the traces' last 18 px on a grid line, so x_end put t = 0 18 px early: no separator
+    lies within 1 mm of where that guess puts the boundaries, but three stand exactly 2.5 s apart
+    among QRS strokes and grid remnants that passed for bars."""
+    mm, pps = 7.51, 187.75
+    col = 2.5 * pps
+    true_x0 = 140.8
+    seps = sorted([true_x0 + k * col + d for k, d in ((1, 0.6), (2, -0.4), (3, 0.2))]
+                  + [153.4, 278.1, 625.1, 653.5, 945.1, 1111.0, 1325.1, 1609.9, 1886.5])
+    guess = true_x0 - 18.0
+    assert x0_from_separators(seps, guess, pps, 1.0 * mm) == (None, 0)
+    x0, n = x0_from_separators(seps, guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm)
+    assert n == 3 and abs(x0 - true_x0) < 0.5
+    # Bars that are not exactly spaced do not place it.
+    loose = [s for s in seps if abs(s - (true_x0 + 2 * col)) > 2.0] + [true_x0 + 2 * col + 5.0]
+    assert x0_from_separators(loose, guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm) == (None, 0)

@@ -231,6 +231,24 @@ def test_vertex_fit_averages_the_scatter_that_reading_at_the_samples_keeps():
     assert np.sqrt(np.mean((fitted - values) ** 2)) < 0.5 * np.sqrt(np.mean((read - values) ** 2))
 
 
+def test_vertex_fit_carries_the_end_slope_only_within_reach():
+    """Points stop before the lead's last samples while the curve falls: within `reach` px the fit
+    runs on along the slope (a masked separator's short gap), further it holds (a trace lost over a
+    stretch), and it never leaves the values traced."""
+    knots = 100.0 + 0.3937 * np.arange(60)  # 500 Hz at 200 dpi, last knot at 123.2
+    x = np.arange(101.0, 114.0, 0.5)
+    v = np.where(x < 110, 0.05, 0.05 - 0.1 * (x - 109))
+    v[(x >= 104) & (x <= 105)] = -0.6  # an S wave: the lead's values reach -0.6 mV
+    slope = 0.1  # mV per px
+    free = vertex_fit(x, v, knots, smooth=3.0)
+    held = vertex_fit(x, v, knots, smooth=3.0, reach=2.0)
+    near = (knots > x[-1]) & (knots <= x[-1] + 1.5)
+    np.testing.assert_allclose(held[near], v[-1] - slope * (knots[near] - x[-1]), atol=0.02)
+    far = knots > x[-1] + 3.0
+    assert np.ptp(held[far]) < 1e-9 and held[far][0] > v[-1] - slope * 3.0
+    assert free.min() >= v.min() - 1e-12  # clipped to the traced values, not run on to -1.3 mV
+
+
 def test_sample_row_fits_vertices_only_when_asked():
     row = line_row(0, lambda t: np.sin(2 * np.pi * t))
     xs = LAYOUT.x_of_time(sample_times(500, "I"))
