@@ -89,7 +89,8 @@ class DigitizeConfig:
     on both the classical and the net's maps and the reading with the lower doubt score is kept
     (diagnostics "ink_source"). Off by default because it has not paid: after step 1 levels the paper,
     the classical map of a creased page is already clean, and on the 71 pages nobody here drew a net
-    trained with crumpled prints left every set unchanged (ecgkit aug 15.52, clean 24.10 dB)."""
+    trained with crumpled prints left every set unchanged (measured on an older digitizer; rerun
+    `python -m pipeline ecg bench --segmenter PATH` to compare on the current one)."""
 
 
 def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
