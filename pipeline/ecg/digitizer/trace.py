@@ -101,6 +101,50 @@ class RowTrace:
 
 
 @njit(cache=True)
+def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
+    """The path moved onto a lead's first QRS that it skipped through foreign ink.
+
+    Where a separator stands the path may land anywhere, so when a lead starts on a tall, narrow
+    spike it lands on the lead's label (drawn just below its start) instead and joins the trace where
+    the spike comes back down. At each start column (the first columns right of a separator) the
+    nearest ink beyond the path's run, up and down, is followed like a cut apex (complete_apexes); when
+    it comes back to the path within max_width columns, reaching at least `depth` px beyond it, the
+    path takes it, and from the lead's first column (firsts: the first column at or right of each
+    separator) it stands where the stroke starts.
+    """
+    out = path.copy()
+    n = path.shape[0]
+    for k in range(starts.shape[0]):
+        s = starts[k]
+        done = False
+        for i in range(s, min(s + 3, n)):
+            if done or not np.isfinite(top[i]):
+                continue
+            best_j, best_reach = -1, 0.0
+            best_ys = np.empty(max_width + 1, np.int64)
+            for direction in (1, -1):
+                cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
+                seed = _first_ink(prob, x_lo + i, cur, y_hi if direction > 0 else y_lo, direction, y_lo, y_hi, thr)
+                if seed < 0:
+                    continue
+                j, ys = _follow_stroke(prob, out, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge,
+                                       floor, max_width, depth, False)
+                if j > 0:
+                    reach = 0.0
+                    for c in range(i, j):
+                        reach = max(reach, abs(float(ys[c - i]) - out[c]))
+                    if reach > best_reach:
+                        best_j, best_reach, best_ys = j, reach, ys
+            if best_j > 0:
+                for c in range(firsts[k], i):
+                    out[c] = best_ys[0]
+                for c in range(i, best_j):
+                    out[c] = best_ys[c - i]
+                done = True
+    return out
+
+
+@njit(cache=True)
 def _viterbi_cols(sat, pri, emission, step_ink, step_paper, free_jump):
     """Viterbi over a column-major band: sat[i, j] in [0, 1] is how inked row j of column i is
     (at most 32767 rows)."""
@@ -340,20 +384,35 @@ def _chain_beyond(prob, path, top, bot, i, direction, x_lo, y_lo, y_hi, thr, bri
     Returns (j, ys): the column where it rejoins and, for columns i .. j-1, the chain's extreme
     ink pixel; j = -1 when it does not rejoin within max_width columns, goes no farther out than
     the runs at both of its ends, or reaches less than `depth` px beyond the path it replaces."""
-    n = top.shape[0]
-    ys = np.empty(max_width + 1, np.int64)
     # Ink in column i beyond its run and within reach of column i-1's run end.
     cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
     end = int(np.floor(_edge(top, bot, i - 1, direction) + 0.5))
-    seed = -1
-    y = cur
-    while (y - end) * direction <= 0 and y_lo <= y < y_hi:
-        if prob[y, x_lo + i] > thr:
-            seed = y
-            break
-        y += direction
+    seed = _first_ink(prob, x_lo + i, cur, end, direction, y_lo, y_hi, thr)
     if seed < 0:
-        return -1, ys
+        return -1, np.empty(max_width + 1, np.int64)
+    return _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge, floor,
+                          max_width, depth, True)
+
+
+@njit(cache=True)
+def _first_ink(prob, x, y, end, direction, y_lo, y_hi, thr):
+    """First y from y towards end (inclusive, stepping by direction) whose pixel in column x is ink; -1
+    if none."""
+    while (y - end) * direction <= 0 and y_lo <= y < y_hi:
+        if prob[y, x] > thr:
+            return y
+        y += direction
+    return -1
+
+
+@njit(cache=True)
+def _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge, floor, max_width,
+                   depth, entered):
+    """_chain_beyond's walk from ink pixel `seed` of column i. entered: the stroke comes out of column
+    i-1's run (mid-trace), so it must also reach beyond that run and enter or leave steeply; at a
+    lead's start there is no column before."""
+    n = top.shape[0]
+    ys = np.empty(max_width + 1, np.int64)
     c = i
     outmost = -1.0e300
     while True:
@@ -369,9 +428,9 @@ def _chain_beyond(prob, path, top, bot, i, direction, x_lo, y_lo, y_hi, thr, bri
             inner = -1.0e300
             for k in range(i, c):
                 inner = max(inner, float(path[k] * direction))
-            if outmost > _edge(top, bot, i - 1, direction) * direction + 1.0 and \
-                    outmost > _edge(top, bot, c, direction) * direction + 1.0 and outmost - inner >= depth \
-                    and _steep_end(top, bot, i, c, direction):
+            beyond_start = not entered or outmost > _edge(top, bot, i - 1, direction) * direction + 1.0
+            if beyond_start and outmost > _edge(top, bot, c, direction) * direction + 1.0 \
+                    and outmost - inner >= depth and (not entered or _steep_end(top, bot, i, c, direction)):
                 return c, ys
             return -1, ys
         # The next column's ink touching this run, nearest its outer end.
@@ -818,6 +877,18 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
             path = completed
             top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
                                               c.bridge_floor)
+        if len(bars_near):
+            at = np.asarray(bars_near, dtype=np.float64)
+            keep = np.searchsorted(xs, at + 2.0) < len(xs)
+            firsts = np.searchsorted(xs, at[keep]).astype(np.int64)
+            starts = np.searchsorted(xs, at[keep] + 2.0).astype(np.int64)
+            started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
+                                      c.run_threshold, c.bridge, c.bridge_floor,
+                                      int(round(c.apex_width_mm * px_per_mm)), c.apex_depth_mm * px_per_mm)
+            if np.any(started != path):
+                path = started
+                top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search,
+                                                  c.bridge, c.bridge_floor)
     flat_radius = stroke_radius(top, bot)  # a noisy record's band is thicker than the pen
     radius = flat_radius if line_width <= 0 else 0.5 * float(line_width)
     if len(bars_near):
