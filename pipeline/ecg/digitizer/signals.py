@@ -65,9 +65,7 @@ def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, r
     """
     read = np.interp(knots, x, v)
     a = max(int(np.searchsorted(knots, x.min() - reach, side="left")) - 1, 0)
-    a = min(a, max(int(np.searchsorted(knots, x.min(), side="right")) - 1, 0))
     b = min(int(np.searchsorted(knots, x.max() + reach, side="right")), len(knots) - 1)
-    b = max(b, min(int(np.searchsorted(knots, x.max(), side="left")), len(knots) - 1))
     if b - a < 2:
         return read
     out = read.copy()

@@ -101,50 +101,6 @@ class RowTrace:
 
 
 @njit(cache=True)
-def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
-    """The path moved onto a lead's first QRS that it skipped through foreign ink.
-
-    Where a separator stands the path may land anywhere, so when a lead starts on a tall, narrow
-    spike it lands on the lead's label (drawn just below its start) instead and joins the trace where
-    the spike comes back down. At each start column (the first columns right of a separator) the
-    nearest ink beyond the path's run, up and down, is followed like a cut apex (complete_apexes); when
-    it comes back to the path within max_width columns, reaching at least `depth` px beyond it, the
-    path takes it, and from the lead's first column (firsts: the first column at or right of each
-    separator) it stands where the stroke starts.
-    """
-    out = path.copy()
-    n = path.shape[0]
-    for k in range(starts.shape[0]):
-        s = starts[k]
-        done = False
-        for i in range(s, min(s + 3, n)):
-            if done or not np.isfinite(top[i]):
-                continue
-            best_j, best_reach = -1, 0.0
-            best_ys = np.empty(max_width + 1, np.int64)
-            for direction in (1, -1):
-                cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
-                seed = _first_ink(prob, x_lo + i, cur, y_hi if direction > 0 else y_lo, direction, y_lo, y_hi, thr)
-                if seed < 0:
-                    continue
-                j, ys = _follow_stroke(prob, out, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge,
-                                       floor, max_width, depth, False)
-                if j > 0:
-                    reach = 0.0
-                    for c in range(i, j):
-                        reach = max(reach, abs(float(ys[c - i]) - out[c]))
-                    if reach > best_reach:
-                        best_j, best_reach, best_ys = j, reach, ys
-            if best_j > 0:
-                for c in range(firsts[k], i):
-                    out[c] = best_ys[0]
-                for c in range(i, best_j):
-                    out[c] = best_ys[c - i]
-                done = True
-    return out
-
-
-@njit(cache=True)
 def _viterbi_cols(sat, pri, emission, step_ink, step_paper, free_jump):
     """Viterbi over a column-major band: sat[i, j] in [0, 1] is how inked row j of column i is
     (at most 32767 rows)."""
@@ -471,6 +427,48 @@ def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, 
                     i = j
                     continue
             i += 1
+    return out
+
+
+@njit(cache=True)
+def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
+    """The path moved onto a lead's first QRS that it skipped through foreign ink.
+
+    Where a separator stands the path may land anywhere, so when a lead starts on a tall, narrow
+    spike it lands on the lead's label (drawn just below its start) instead and joins the trace where
+    the spike comes back down. At each start column (the first columns right of a separator) the
+    nearest ink beyond the path's run, up and down, is followed like a cut apex (complete_apexes); when
+    it comes back to the path within max_width columns, reaching at least `depth` px beyond it, the
+    path takes it, and from the lead's first column (firsts: the first column at or right of each
+    separator) it stands where the stroke starts.
+    """
+    out = path.copy()
+    n = path.shape[0]
+    for k in range(starts.shape[0]):
+        for i in range(starts[k], min(starts[k] + 3, n)):
+            if not np.isfinite(top[i]):
+                continue
+            best_j, best_reach = -1, 0.0
+            best_ys = np.empty(max_width + 1, np.int64)
+            for direction in (1, -1):
+                cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
+                seed = _first_ink(prob, x_lo + i, cur, y_hi if direction > 0 else y_lo, direction, y_lo, y_hi, thr)
+                if seed < 0:
+                    continue
+                j, ys = _follow_stroke(prob, out, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge,
+                                       floor, max_width, depth, False)
+                if j > 0:
+                    reach = 0.0
+                    for c in range(i, j):
+                        reach = max(reach, abs(float(ys[c - i]) - out[c]))
+                    if reach > best_reach:
+                        best_j, best_reach, best_ys = j, reach, ys
+            if best_j > 0:
+                for c in range(firsts[k], i):
+                    out[c] = best_ys[0]
+                for c in range(i, best_j):
+                    out[c] = best_ys[c - i]
+                break
     return out
 
 
