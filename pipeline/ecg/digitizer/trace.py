@@ -57,6 +57,10 @@ class TraceConfig:
     """Widest spike whose apex a shortcut through foreign ink (a label's letter) is undone for."""
     apex_depth_mm: float = 1.0
     """Least depth of such an apex beyond the shortcut (a few pen widths: not a blot on the stroke)."""
+    start_width_mm: float = 3.0
+    """Farthest from a lead's start that ink above the path may rejoin it (complete_starts): a QRS
+    lasts up to 0.12 s, 3 mm at 25 mm/s. Below the path apex_width_mm applies, as the lead's label
+    hangs there and a letter rejoins within its own width."""
 
 
 @dataclass(frozen=True)
@@ -431,15 +435,16 @@ def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, 
 
 
 @njit(cache=True)
-def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, max_width, depth):
+def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, width_down, width_up,
+                    depth):
     """The path moved onto a lead's first QRS that it skipped through foreign ink.
 
     Where a separator stands the path may land anywhere, so when a lead starts on a tall, narrow
     spike it lands on the lead's label (drawn just below its start) instead and joins the trace where
     the spike comes back down. At each start column (the first columns right of a separator) the
     nearest ink beyond the path's run, up and down, is followed like a cut apex (complete_apexes); when
-    it comes back to the path within max_width columns, reaching at least `depth` px beyond it, the
-    path takes it, and from the lead's first column (firsts: the first column at or right of each
+    it comes back to the path within width_up columns above it (width_down below, where a letter of
+    the label may rejoin within its own width), reaching at least `depth` px beyond it, the path takes it, and from the lead's first column (firsts: the first column at or right of each
     separator) it stands where the stroke starts.
     """
     out = path.copy()
@@ -449,8 +454,9 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
             if not np.isfinite(top[i]):
                 continue
             best_j, best_reach = -1, 0.0
-            best_ys = np.empty(max_width + 1, np.int64)
+            best_ys = np.empty(max(width_down, width_up) + 1, np.int64)
             for direction in (1, -1):
+                max_width = width_down if direction > 0 else width_up
                 cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
                 seed = _first_ink(prob, x_lo + i, cur, y_hi if direction > 0 else y_lo, direction, y_lo, y_hi, thr)
                 if seed < 0:
@@ -882,7 +888,8 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
             starts = np.searchsorted(xs, at[keep] + 2.0).astype(np.int64)
             started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
                                       c.run_threshold, c.bridge, c.bridge_floor,
-                                      int(round(c.apex_width_mm * px_per_mm)), c.apex_depth_mm * px_per_mm)
+                                      int(round(c.apex_width_mm * px_per_mm)), int(round(c.start_width_mm * px_per_mm)),
+                                      c.apex_depth_mm * px_per_mm)
             if np.any(started != path):
                 path = started
                 top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search,

@@ -212,23 +212,27 @@ def test_a_letter_hanging_off_a_flat_trace_is_not_taken_for_an_apex():
 
 
 
-def test_a_lead_starting_on_a_tall_spike_is_not_read_along_its_label():
+@pytest.mark.parametrize("apex, back", [(4.0, 12.0), (10.0, 23.0)], ids=["narrow", "wide QRS"])
+def test_a_lead_starting_on_a_tall_spike_is_not_read_along_its_label(apex, back):
     """The previous lead ends low beside the label drawn under the new lead's start; the path ran on
-    along the label to where the new lead's S wave comes down to it and skipped its R wave."""
+    along the label to where the new lead's S wave comes down to it and skipped its R wave. A wide
+    QRS (2.5 mm at 8 px/mm, beyond the apex width) comes back within a QRS width and is restored too."""
     xb = 150.0
     prev = draw(np.array([10.0, xb - 10, xb]), np.array([100.0, 100.0, 150.0]), (220, 300), 2)
-    lead = draw(np.array([xb, xb + 4, xb + 8, xb + 12, 290.0]), np.array([100.0, 20.0, 145.0, 100.0, 100.0]),
-                (220, 300), 2)
+    lead = draw(np.array([xb, xb + apex, xb + 2 * apex, xb + back, 290.0]),
+                np.array([100.0, 20.0, 145.0, 100.0, 100.0]), (220, 300), 2)
     bar = draw(np.array([xb, xb]), np.array([72.0, 128.0]), (220, 300), 6)
-    label = np.maximum(draw(np.array([xb + 3.4, xb + 12.0]), np.array([145.0, 145.0]), (220, 300), 2),
-                       draw(np.array([xb + 3.4, xb + 7.7, xb + 12.0]), np.array([145.0, 165.0, 145.0]), (220, 300), 2))
+    right = xb + 2 * apex + 4  # the label's letters touch the S wave
+    label = np.maximum(draw(np.array([xb + 3.4, right]), np.array([145.0, 145.0]), (220, 300), 2),
+                       draw(np.array([xb + 3.4, (xb + 3.4 + right) / 2, right]), np.array([145.0, 165.0, 145.0]),
+                            (220, 300), 2))
     page = np.maximum.reduce([prev, lead, bar, label])
     skipped = trace_row(page, (0, 220), (20, 280), 100.0, bars_near=[xb], bar_reach=6.0)
     assert skipped.points_y.min() > 60  # the R wave (apex at y = 20) is missing
     tr = trace_row(page, (0, 220), (20, 280), 100.0, bars_near=[xb], bar_reach=6.0, px_per_mm=8.0)
     assert tr.points_y.min() == pytest.approx(20.0, abs=1.5)
-    assert tr.points_x[np.argmin(tr.points_y)] == pytest.approx(xb + 4, abs=1.0)
-    flat = (tr.points_x > xb + 20) & (tr.points_x < 270)
+    assert tr.points_x[np.argmin(tr.points_y)] == pytest.approx(xb + apex, abs=1.0)
+    flat = (tr.points_x > xb + back + 8) & (tr.points_x < 270)
     assert np.abs(tr.points_y[flat] - 100.0).max() < 1.0
 
 
