@@ -7,6 +7,7 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 - `estimate_grid_period` reads the 1 mm grid period from the spectrum of the grid's line profiles.
 - `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
   its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
+- `lattice.column_source` (step 2b) says whether the grid's lines stand unevenly along x, and where.
 - `calibrate` runs them in order on a flat page (step 1, `rectify.flatten_page`, has already mapped a
   photographed page to the canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
 """
@@ -23,6 +24,7 @@ from numba import njit
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.ecg.digitizer.flags import Flag
+from pipeline.ecg.digitizer.lattice import column_source, straighten_columns
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_MM_W, PAGE_W
 
@@ -71,11 +73,16 @@ class GridResult:
     """2x3 affine matrix mapping (rectified) page coordinates to deskewed ones."""
     rectification: Rectification = IDENTITY
     """The perspective map applied before the deskew (identity for flat pages)."""
+    column_source: np.ndarray | None = field(default=None, repr=False)
+    """x in the deskewed page of each column of `image` (None: the same x; see `lattice`)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
-        """Map (N, 2) deskewed-page (x, y) points back to the original image's coordinates."""
+        """Map (N, 2) page (x, y) points back to the original image's coordinates."""
         inv = cv2.invertAffineTransform(self.rotation_matrix)
-        xy = np.asarray(xy, dtype=np.float64)
+        xy = np.array(xy, dtype=np.float64)
+        if self.column_source is not None:
+            cols = np.arange(len(self.column_source), dtype=np.float64)
+            xy[:, 0] = np.interp(xy[:, 0], cols, self.column_source)
         xy = xy @ inv[:, :2].T + inv[:, 2]
         return self.rectification.to_original(xy) if self.rectification.applied else xy
 
@@ -568,11 +575,11 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
     if page is not image:
         feat = colour_features(page)
     # Grid strength: coloured pixels (a coloured grid) or all non-paper pixels (grey grids).
-    candidates = [estimate_grid_period(feat.nonpaper)]
+    candidates = [(estimate_grid_period(feat.nonpaper), feat.nonpaper)]
     if float((feat.chroma[::3, ::3] > 0.05).mean()) > 0.03:
-        candidates.append(estimate_grid_period(feat.chroma))
-    found = [p for p in candidates if p.found]
-    period = max(found, key=lambda p: p.strength) if found else candidates[0]
+        candidates.append((estimate_grid_period(feat.chroma), feat.chroma))
+    found = [c for c in candidates if c[0].found]
+    period, grid_map = max(found, key=lambda c: c[0].strength) if found else candidates[0]
     if not period.found:
         flags.append(Flag.GRID_NOT_FOUND)
     if rect.is_page:
@@ -584,9 +591,17 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
             period = GridPeriod(px_per_mm=page_ppm, found=True, strength=period.strength,
                                 axis_periods=period.axis_periods)
             flags.append(Flag.SCALE_FROM_PAGE)
+    source = None
+    if period.found and not rect.applied:
+        source = column_source(grid_map.mean(axis=0), period.px_per_mm)
+        if source is not None:
+            page = straighten_columns(page, source)
+            feat = colour_features(page)
+            flags.append(Flag.COLUMNS_STRAIGHTENED)
     ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
     width = estimate_line_width(ink)
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
                       colour=colour, line_width_px=width, flags=tuple(flags),
                       grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
-    return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect)
+    return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect,
+                      column_source=source)

@@ -1,0 +1,98 @@
+"""Step 2b: grids whose lines stand unevenly along x (a scanner's feed slip) are evened out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.ecg.digitizer.grid import calibrate
+from pipeline.ecg.digitizer.lattice import column_source, lattice_residual, straighten_columns
+from pipeline.ecg.digitizer.orientation import turned_grid
+
+PERIOD = 7.5  # px per mm
+
+
+def slip(x: np.ndarray, at: float = 1300.0, over: float = 250.0, by: float = 9.0) -> np.ndarray:
+    """Where paper at x lands after a feed slip: beyond `at` it is squeezed by `by` px over `over` px."""
+    return x - by * np.clip((x - at) / over, 0.0, 1.0)
+
+
+def line_profile(n: int, warp=lambda x: x, major: float = 1.0, minor: float = 0.0) -> np.ndarray:
+    """A column profile of a grid: Gaussian lines every mm, darker every 5 mm, placed by `warp`. By
+    default the 1 mm lines are lost, as to the threshold of the real black-and-white scan."""
+    x = np.arange(n, dtype=np.float64)
+    prof = np.zeros(n)
+    for k in range(int(n / PERIOD) + 1):
+        pos = warp(np.array([3.0 + k * PERIOD]))[0]
+        prof += (major if k % 5 == 0 else minor) * np.exp(-0.5 * ((x - pos) / 0.8) ** 2)
+    return prof
+
+
+def grey_page(warp=lambda x: x, size: tuple[int, int] = (700, 1700)) -> np.ndarray:
+    """A black-and-white scan: black 5 mm lines, faint 1 mm lines, one flat trace, columns placed by warp."""
+    h, w = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k in range(int(w / PERIOD) + 1):
+        x = float(warp(np.array([3.0 + k * PERIOD]))[0])
+        if x < w:
+            grey, t = ((40, 40, 40), 2) if k % 5 == 0 else ((235, 235, 235), 1)
+            cv2.line(img, (int(round(x * 16)), 0), (int(round(x * 16)), (h - 1) * 16), grey, t, cv2.LINE_AA, 4)
+    for k, y in enumerate(np.arange(4.0, h, PERIOD)):
+        grey, t = ((40, 40, 40), 2) if k % 5 == 0 else ((235, 235, 235), 1)
+        cv2.line(img, (0, int(round(y * 16))), ((w - 1) * 16, int(round(y * 16))), grey, t, cv2.LINE_AA, 4)
+    cv2.line(img, (100, 352), (w - 100, 352), (0, 0, 0), 3, cv2.LINE_AA)
+    return img
+
+
+def test_residual_follows_a_feed_slip_to_a_pixel():
+    n = 1700
+    residual, ok = lattice_residual(line_profile(n, slip), 5 * PERIOD, 10 * PERIOD)
+    expected = slip(np.arange(n, dtype=np.float64)) - np.arange(n)
+    expected -= expected[ok].mean()
+    inside = ok & (np.abs(np.arange(n) - 1300) > 100) & (np.abs(np.arange(n) - 1550) > 100)
+    assert np.abs(residual - expected)[inside].max() < 1.0
+
+
+def test_evenly_spaced_lines_are_left_alone():
+    assert column_source(line_profile(1700), PERIOD) is None
+
+
+def test_a_grid_without_darker_5mm_lines_is_left_alone():
+    """Without dominant 5 mm lines their phase is noise: no straightening, whatever it would say."""
+    assert column_source(line_profile(1700, slip, major=0.3, minor=0.3), PERIOD) is None
+
+
+def test_straightening_puts_a_slipped_page_back_on_its_lattice():
+    source = column_source(line_profile(1700, slip), PERIOD)
+    assert source is not None
+    # Column u shows where the unslipped lattice would be: the slipped image's x of u's paper position.
+    u = np.array([400.0, 1200.0, 1450.0, 1580.0])
+    offset = (source - np.arange(1700))[400] - (slip(u[:1]) - u[:1])[0]
+    assert np.abs(source[u.astype(int)] - (slip(u) + offset)).max() < 1.0
+
+
+@pytest.mark.parametrize("turned", [False, True])
+def test_calibrate_straightens_a_slipped_scan_and_maps_points_back(turned):
+    page = grey_page(slip)
+    grid = calibrate(page)
+    assert "columns_straightened" in grid.calibration.flags
+    if turned:
+        grid = turned_grid(grid)
+    # A 5 mm line of the slipped scan at x = slip(x_true) is found back where to_original says.
+    xs_true = np.array([3.0 + 5 * PERIOD * k for k in (10, 40, 44)])
+    xs_scan = slip(xs_true)
+    dark = cv2.cvtColor(grid.image, cv2.COLOR_BGR2GRAY)[100] < 128
+    cols = np.flatnonzero(dark).astype(np.float64)
+    mapped = grid.to_original(np.column_stack([cols, np.full_like(cols, 100.0)]))[:, 0]  # turned or not
+    for x in xs_scan:
+        assert np.abs(mapped - x).min() < 1.0
+    assert calibrate(grey_page()).column_source is None
+
+
+def test_straighten_columns_reads_each_column_from_its_source():
+    img = np.tile(np.arange(50, dtype=np.uint8)[None, :], (3, 1))
+    source = np.arange(50, dtype=np.float64) + 2.5
+    out = straighten_columns(img, source)
+    assert out[1, 10] == pytest.approx(12.5, abs=0.6)
+    assert out.shape == img.shape
