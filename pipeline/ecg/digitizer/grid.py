@@ -14,7 +14,7 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -24,7 +24,7 @@ from numba import njit
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.ecg.digitizer.flags import Flag
-from pipeline.ecg.digitizer.lattice import column_source, straighten_columns
+from pipeline.ecg.digitizer.lattice import LatticeConfig, column_source, straighten_columns
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_MM_W, PAGE_W
 
@@ -592,8 +592,15 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
                                 axis_periods=period.axis_periods)
             flags.append(Flag.SCALE_FROM_PAGE)
     source = None
-    if period.found and not rect.applied:
-        source = column_source(grid_map.mean(axis=0), period.px_per_mm)
+    if period.found:
+        x_period = None
+        if len(period.axis_periods) == 2 and Flag.SCALE_FROM_PAGE not in flags:
+            # (columns, rows): the rows' period scales amplitudes, and x is rescaled to it when the
+            # two differ (column_source). Where the page's scale overruled the grid, both are moire.
+            x_period, y_period = period.axis_periods
+            if abs(x_period / y_period - 1.0) > LatticeConfig.max_anisotropy:
+                period = replace(period, px_per_mm=y_period)
+        source = column_source(grid_map.mean(axis=0), period.px_per_mm, x_period, follow_lines=not rect.applied)
         if source is not None:
             page = straighten_columns(page, source)
             feat = colour_features(page)

@@ -11,6 +11,8 @@ grid was printed with the traces, so where its lines stand says where each time 
   grid period that every later step uses, even where the scanner stretched the page as a whole.
 - `column_source` turns that into the x of the deskewed page to read for each output column, or None
   when the lines already stand evenly (pages drawn by software) or the 5 mm lines cannot be followed.
+  It also rescales x when the grid's period along x differs from the page's: a screen photo whose
+  screen rather than page was mapped onto the frame comes out 1-4 % narrower along x than along y.
 - `straighten_columns` resamples the page by it.
 """
 
@@ -34,6 +36,10 @@ class LatticeConfig:
     """Largest residual (px) left alone: twice the most measured on an unwarped synthetic bench page."""
     reliable: float = 0.3
     """Fraction of the median lattice amplitude below which the phase is not measured (no grid)."""
+    max_anisotropy: float = 0.005
+    """Largest relative difference between the x axis's grid period and the page's left alone
+    (drawn and scanned pages agree within 0.3 %; a screen photo whose screen, not its page, was
+    mapped onto the frame is 1-4 % narrower along x than along y)."""
 
 
 def local_lattice(profile: np.ndarray, period: float, sigma: float) -> np.ndarray:
@@ -67,31 +73,44 @@ def lattice_residual(profile: np.ndarray, period: float, sigma: float,
     return np.interp(np.arange(n, dtype=np.float64), idx, residual), ok
 
 
-def column_source(profile: np.ndarray, px_per_mm: float,
-                  config: LatticeConfig = LatticeConfig()) -> np.ndarray | None:
-    """For each column of the straightened page, the x of the deskewed page it shows; None when the
-    grid's lines already stand evenly or their 5 mm lines cannot be followed. `profile` is the grid's
-    strength summed down each column.
+def column_source(profile: np.ndarray, px_per_mm: float, x_px_per_mm: float | None = None,
+                  follow_lines: bool = True, config: LatticeConfig = LatticeConfig()) -> np.ndarray | None:
+    """For each column of the straightened page, the x of the deskewed page it shows (it may have more
+    or fewer columns than the page); None when nothing needs straightening. `profile` is the grid's
+    strength summed down each column, `x_px_per_mm` the grid period measured along x alone.
 
-    The 5 mm lines are followed: a drift of a few px between two of them cannot be mistaken for the
-    next line, as it could between 1 mm lines. Their phase is only measurable where they dominate the
-    grid's comb (the 5 mm coefficient at least `major_dominance` times the 1 mm one); where they do
-    not, the measured phase wanders by up to 60 px on the synthetic bench's unwarped pages.
+    Two corrections, each applied only when it is clearly needed:
+    - the whole x axis is rescaled to `px_per_mm` when its own period differs by more than
+      `max_anisotropy` (one scale then serves time and amplitude);
+    - with `follow_lines`, the 5 mm lines are followed: a drift of a few px between two of them cannot
+      be mistaken for the next line, as it could between 1 mm lines. Their phase is only measurable
+      where they dominate the grid's comb (the 5 mm coefficient at least `major_dominance` times the
+      1 mm one); where they do not, it wanders by up to 60 px on the synthetic bench's unwarped pages.
     """
-    sigma = config.window_mm * px_per_mm
-    major = np.median(np.abs(local_lattice(profile, 5.0 * px_per_mm, sigma)))
-    minor = np.median(np.abs(local_lattice(profile, px_per_mm, sigma)))
-    if major < config.major_dominance * minor:
+    n = len(profile)
+    scale = 1.0  # deskewed px per straightened px
+    if x_px_per_mm and abs(x_px_per_mm / px_per_mm - 1.0) > config.max_anisotropy:
+        scale = x_px_per_mm / px_per_mm
+    cols = np.arange(int(round(n / scale)), dtype=np.float64)
+    if scale != 1.0:
+        profile = np.interp(cols * scale, np.arange(n, dtype=np.float64), profile)
+    residual = np.zeros(len(cols))
+    if follow_lines:
+        sigma = config.window_mm * px_per_mm
+        major = np.median(np.abs(local_lattice(profile, 5.0 * px_per_mm, sigma)))
+        minor = np.median(np.abs(local_lattice(profile, px_per_mm, sigma)))
+        if major >= config.major_dominance * minor:
+            shift, ok = lattice_residual(profile, 5.0 * px_per_mm, sigma, config.reliable)
+            if ok.any() and np.abs(shift[ok]).max() > config.min_shift_px:
+                residual = shift
+    if scale == 1.0 and not residual.any():
         return None
-    residual, ok = lattice_residual(profile, 5.0 * px_per_mm, sigma, config.reliable)
-    if not ok.any() or np.abs(residual[ok]).max() <= config.min_shift_px:
-        return None
-    return np.arange(len(profile), dtype=np.float64) + residual
+    return (cols + residual) * scale
 
 
 def straighten_columns(image: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The image with column u read from x = source[u] (linear interpolation; rows unchanged)."""
-    h, w = image.shape[:2]
+    h, w = image.shape[0], len(source)
     map_x = np.broadcast_to(source.astype(np.float32)[None, :], (h, w)).copy()
     map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
     border = (255, 255, 255) if image.ndim == 3 else 0

@@ -96,3 +96,26 @@ def test_straighten_columns_reads_each_column_from_its_source():
     out = straighten_columns(img, source)
     assert out[1, 10] == pytest.approx(12.5, abs=0.6)
     assert out.shape == img.shape
+
+
+def test_a_page_narrower_along_x_than_along_y_is_widened_to_one_scale():
+    """A screen photo whose screen, not page, was mapped onto the frame: x squeezed by 3 %."""
+    page = grey_page(lambda x: 0.97 * x)
+    grid = calibrate(page)
+    assert "columns_straightened" in grid.calibration.flags
+    ppm = grid.calibration.px_per_mm
+    assert ppm == pytest.approx(PERIOD, rel=0.005)  # the rows' period, untouched
+    assert grid.image.shape[1] == pytest.approx(page.shape[1] / 0.97, abs=2)
+    dark = cv2.cvtColor(grid.image, cv2.COLOR_BGR2GRAY)[100] < 128
+    starts = np.flatnonzero(np.diff(dark.astype(np.int8)) == 1)
+    assert np.median(np.diff(starts)) == pytest.approx(5 * ppm, abs=1.0)
+    back = grid.to_original(np.array([[starts[10] + 1.0, 100.0]]))[0, 0]
+    assert back == pytest.approx(0.97 * (starts[10] + 1.0), abs=1.5)
+
+
+def test_column_source_rescales_x_only_beyond_the_anisotropy_tolerance():
+    profile = line_profile(1700)
+    assert column_source(profile, PERIOD, PERIOD * 1.002) is None
+    source = column_source(profile, PERIOD, PERIOD * 0.97, follow_lines=False)
+    assert len(source) == round(1700 / 0.97)
+    assert np.allclose(np.diff(source), 0.97)
