@@ -26,7 +26,8 @@ class Flag(StrEnum):
     SCALE_FROM_PAGE = "scale_from_page"
     """The grid period disagreed with the rectified page's own scale, which was taken instead."""
     COLUMNS_STRAIGHTENED = "columns_straightened"
-    """The grid's lines stood unevenly along x (a scanner's feed slip); the page was resampled to even them."""
+    """The grid's lines stood unevenly along x (a scanner's feed slip), or its period along x differed
+    from the one along y; the page's columns were resampled to even them (`lattice.column_source`)."""
     # step 3, rows and time axis
     ROW_FALLBACK = "row_fallback"
     """Fewer than four trace rows found: the default layout's rows were used."""

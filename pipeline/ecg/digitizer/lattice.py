@@ -53,7 +53,7 @@ def local_lattice(profile: np.ndarray, period: float, sigma: float) -> np.ndarra
 
 
 def lattice_residual(profile: np.ndarray, period: float, sigma: float,
-                     reliable: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+                     reliable: float = LatticeConfig.reliable) -> tuple[np.ndarray, np.ndarray]:
     """(px by which the lines near each position stand off an evenly spaced lattice of `period`,
     where that was measured). Positive: the lines stand right of where the lattice puts them. Within
     sigma of the image's ends, and where the lattice's amplitude is below `reliable` times its median

@@ -444,8 +444,9 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
     the spike comes back down. At each start column (the first columns right of a separator) the
     nearest ink beyond the path's run, up and down, is followed like a cut apex (complete_apexes); when
     it comes back to the path within width_up columns above it (width_down below, where a letter of
-    the label may rejoin within its own width), reaching at least `depth` px beyond it, the path takes it, and from the lead's first column (firsts: the first column at or right of each
-    separator) it stands where the stroke starts.
+    the label may rejoin within its own width), reaching at least `depth` px beyond it, the path takes
+    it, and from the lead's first column (firsts: the first column at or right of each separator) it
+    stands where the stroke starts.
     """
     out = path.copy()
     n = path.shape[0]
