@@ -82,6 +82,25 @@ def test_ink_map_keeps_the_trace_and_drops_the_coloured_grid():
     assert np.percentile(ink[:300, :], 99.9) < 0.2  # grid only above the trace
 
 
+def test_a_trace_tinted_by_the_page_is_not_taken_for_the_grid():
+    """A dark brown grid needs a strong chroma subtraction; the trace, tinted by the paper's colour
+    (JPEG keeps chroma at half resolution), has chroma too and must keep its darkness above the grid's."""
+    h, w = 600, 800
+    page = np.full((h, w, 3), 255, np.uint8)
+    for x in np.arange(3.0, w, 7.874):
+        cv2.line(page, (int(round(x)), 0), (int(round(x)), h - 1), (105, 118, 140), 1)
+    for y in np.arange(5.0, h, 7.874):
+        cv2.line(page, (0, int(round(y))), (w - 1, int(round(y))), (105, 118, 140), 1)
+    xs = np.arange(60, w - 60, 0.5)
+    trace = np.stack([xs, h / 2 + 40 * np.sin(xs / 50.0)], 1)
+    cv2.polylines(page, [np.round(trace).astype(np.int32)], False, (0, 40, 70), 3)  # dark brown (BGR)
+    ink, colour = ink_map(page)
+    assert colour
+    y = int(round(h / 2 + 40 * np.sin(400 / 50.0)))
+    assert ink[y - 2:y + 3, 400].max() > 0.8          # the trace
+    assert np.percentile(ink[:200, :], 99.9) < 0.2    # grid only above the trace
+
+
 def test_calibrate_deskews_and_measures():
     result = calibrate(grid_page(period=7.6, angle=1.2))
     assert result.calibration.rotation_deg == pytest.approx(1.2, abs=0.2)
