@@ -497,8 +497,9 @@ def ink_map(image: np.ndarray, feat: ColourFeatures | None = None,
     """(ink strength in [0, 1] per pixel, whether the page has colour).
 
     Darkness minus beta * chroma (beta fitted so that a coloured grid's pixels score about zero; 0 on
-    a grey page; never more than the grid's own darkness, so a dark trace tinted by the page stays), normalised so that the trace core reads about 1; on a grey page with a grid of known
-    period (px per mm) its straight lines are removed; page frames are removed.
+    a grey page; never more than the grid's own darkness, so a dark trace tinted by the page stays),
+    normalised so that the trace core reads about 1; on a grey page with a grid of known period (px per
+    mm) its straight lines are removed; page frames are removed.
     """
     feat = feat or colour_features(image)
     beta, cap = _chroma_subtraction(feat)
