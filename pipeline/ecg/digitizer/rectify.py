@@ -3,7 +3,8 @@ levelled paper on every page (`level_paper`: creases, wrinkle shading and tints 
 
 A phone photo shows the sheet (or the laptop screen showing it) as a quadrilateral on a darker desk,
 bezel or room. `find_page_quad` finds the largest bright region at quarter size (Otsu threshold,
-closing, convex hull) and reduces its outline to four corners; `page_homography` maps those corners to
+closing, convex hull) and reduces its outline to four corners (when that is a screen or viewer window,
+`_nested_page` looks inside it for the page it shows); `page_homography` maps those corners to
 an upright rectangle: the whole canonical frame when the quadrilateral's aspect is the printed page's
 (11 x 8.5 in), else a centred rectangle of its own aspect (a screen or viewer window around the page).
 `rectify` warps the image only when the map differs from a similarity (rotation, scale, shift: the
@@ -48,6 +49,17 @@ class RectifyConfig:
     page_aspect: float = PAGE_W / PAGE_H
     snap: float = 0.07
     """A quadrilateral whose estimated aspect is within this relative distance of the page's is the page."""
+    nested_area: tuple[float, float] = (0.5, 0.95)
+    """Area range, relative to the screen or window quadrilateral found first, of a page shown inside it
+    (`_nested_page`); (0, 0) turns the search off. Above 0.95 the inner region is the same sheet's grid
+    area or its outline's inner edge, not a page in a window."""
+    nested_min_step: float = 20.0
+    """Smallest colour step (0-255) from the nested page's paper to what surrounds it. A window's
+    background differs from the page (33-85 on our screen photos); the blank margin around a sheet's
+    own grid area is the same paper (2-12)."""
+    nested_max_deg: float = 2.0
+    """Largest tilt of a nested page's sides, measured once the outer quadrilateral is rectified: the
+    page on a screen lies in the screen's plane, so it rectifies to an upright rectangle with it."""
 
 
 @dataclass(frozen=True)
@@ -196,26 +208,130 @@ def find_page_quad(image: np.ndarray, cfg: RectifyConfig = RectifyConfig()) -> n
     small = cv2.resize(image, (max(w // s, 8), max(h // s, 8)), interpolation=cv2.INTER_AREA)
     if small.ndim == 2:
         small = small[:, :, None]
-    best, best_score = None, -np.inf
     maps = (small.max(axis=2), small.min(axis=2), paper_likeness(small, 0.5), paper_likeness(small, 0.15))
-    for channel in maps:
-        grey = cv2.GaussianBlur(np.ascontiguousarray(channel), (5, 5), 0)
-        _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        found = _quad_of_mask(binary, cfg)
-        if found is None:
-            continue
-        quad, fill = found
-        if fill < cfg.min_fill:
-            continue
-        _, is_page = page_homography(quad, (small.shape[1], small.shape[0]), cfg)
-        area = cv2.contourArea(quad.astype(np.float32)) / binary.size
+    size = (small.shape[1], small.shape[0])
+    best, best_score = None, -np.inf
+    for quad, fill in _candidates(maps, None, cfg):
+        _, is_page = page_homography(quad, size, cfg)
+        area = cv2.contourArea(quad.astype(np.float32)) / (size[0] * size[1])
         score = (1.0 if is_page else 0.0) + fill + 0.5 * area
         if score > best_score:
             best, best_score = quad, score
     if best is None:
         return None
-    # Corners of the small image's pixel grid to full-size coordinates (pixel centres).
-    return order_corners((best + 0.5) * s - 0.5)
+    if cfg.nested_area[1] > 0.0:
+        best = _nested_page(image, maps, best, cfg)
+    return order_corners(_to_full(best, s))
+
+
+def _to_full(quad: np.ndarray, scale: float) -> np.ndarray:
+    """Corners in a downsampled image's pixel grid to full-size coordinates (pixel centres)."""
+    return (quad + 0.5) * scale - 0.5
+
+
+def _tilt_deg(quad: np.ndarray) -> float:
+    """How far (degrees) the sides of a quadrilateral (tl, tr, br, bl) are from an upright rectangle's."""
+    dx, dy = np.abs(np.roll(quad, -1, axis=0) - quad).T
+    top_bottom = np.arctan2(dy[[0, 2]], dx[[0, 2]])
+    left_right = np.arctan2(dx[[1, 3]], dy[[1, 3]])
+    return float(np.degrees(max(top_bottom.max(), left_right.max())))
+
+
+def _nested_page(image: np.ndarray, maps, outer: np.ndarray, cfg: RectifyConfig) -> np.ndarray:
+    """The printed page shown inside a screen or viewer window `outer`, else `outer` itself.
+
+    A candidate is a region found from thresholds of the pixels inside `outer` alone (`_candidates`)
+    that covers `cfg.nested_area` of it, lies in its plane (an upright rectangle, within
+    `cfg.nested_max_deg`, once `outer` is rectified), has the page's aspect more closely than `outer`
+    has (a lighting edge across a sheet does not) and paper that differs from what surrounds it by
+    `cfg.nested_min_step` (a sheet's own grid area, inside its blank margin, does not).
+    """
+    size = (maps[0].shape[1], maps[0].shape[0])
+    scale = image.shape[1] / size[0]
+    hom = page_homography(outer, size, cfg, snap=False)[0]
+    outer_area = cv2.contourArea(outer.astype(np.float32))
+    best, best_err = outer, min(cfg.snap, _aspect_error(outer, cfg))
+    for quad, _ in _candidates(maps, outer, cfg):
+        ratio = cv2.contourArea(quad.astype(np.float32)) / max(outer_area, 1.0)
+        if not cfg.nested_area[0] <= ratio <= cfg.nested_area[1]:
+            continue
+        upright = apply_homography(hom, quad)
+        if _tilt_deg(upright) > cfg.nested_max_deg:
+            continue
+        err = _aspect_error(upright, cfg)
+        if err < best_err and _paper_step(image, _to_full(quad, scale), _to_full(outer, scale)) >= cfg.nested_min_step:
+            best, best_err = quad, err
+    return best
+
+
+def _strip_pixels(image: np.ndarray, a: np.ndarray, b: np.ndarray, normal: np.ndarray,
+                  reach: tuple[int, int]) -> np.ndarray:
+    """(n, channels) pixels of the strip `reach[0]` to `reach[1]` px from segment a-b along `normal`,
+    away from its ends (which a corner's rounding or a neighbouring side could touch)."""
+    h, w = image.shape[:2]
+    base = a + np.linspace(0.15, 0.85, 40)[:, None] * (b - a)
+    pts = np.concatenate([base + r * normal for r in range(reach[0], reach[1])])
+    x = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+    y = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+    return image[y, x].reshape(len(pts), -1).astype(np.float64)
+
+
+def _paper_step(image: np.ndarray, inner: np.ndarray, outer: np.ndarray, reach: tuple[int, int] = (4, 12)) -> float:
+    """Largest colour step (0-255) from the paper just inside a side of `inner` (the bright 90th
+    percentile: paper between grid lines) to what lies just outside it (the median), over the sides
+    that `inner` does not share with `outer` (full-size pixels)."""
+    centre = inner.mean(axis=0)
+    steps = [0.0]
+    for k in range(4):
+        a, b = inner[k], inner[(k + 1) % 4]
+        if max(np.linalg.norm(a - outer[k]), np.linalg.norm(b - outer[(k + 1) % 4])) < 0.01 * image.shape[1]:
+            continue  # a side shared with the outer outline
+        d = (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
+        inward = np.array([-d[1], d[0]])
+        if np.dot(centre - 0.5 * (a + b), inward) < 0:
+            inward = -inward
+        paper = np.percentile(_strip_pixels(image, a, b, inward, reach), 90, axis=0)
+        around = np.median(_strip_pixels(image, a, b, -inward, reach), axis=0)
+        steps.append(float(np.abs(paper - around).max()))
+    return max(steps)
+
+
+def quad_sides(quad: np.ndarray) -> tuple[float, float]:
+    """(width, height) of a quadrilateral (corners tl, tr, br, bl): the means of its opposite sides."""
+    tl, tr, br, bl = np.asarray(quad, np.float64)
+    qw = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+    qh = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    return float(qw), float(qh)
+
+
+def _aspect_error(quad: np.ndarray, cfg: RectifyConfig) -> float:
+    """How far (relative) a quadrilateral's aspect is from the printed page's."""
+    qw, qh = quad_sides(quad)
+    return abs(qw / max(qh, 1e-9) / cfg.page_aspect - 1.0)
+
+
+def _candidates(maps, outer, cfg):
+    """(quad, fill) of each map's Otsu region that could be a page outline; with `outer`, thresholds
+    from the pixels inside that quadrilateral only."""
+    inside = None
+    if outer is not None:
+        inside = np.zeros(maps[0].shape[:2], np.uint8)
+        cv2.fillConvexPoly(inside, np.round(outer).astype(np.int32), 1)
+        inside = cv2.erode(inside, np.ones((5, 5), np.uint8))
+        if inside.sum() < 100:
+            return []
+    out = []
+    for channel in maps:
+        grey = cv2.GaussianBlur(np.ascontiguousarray(channel), (5, 5), 0)
+        if inside is None:
+            _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        else:
+            t, _ = cv2.threshold(grey[inside > 0].reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+            binary = ((grey > t) & (inside > 0)).astype(np.uint8) * 255
+        found = _quad_of_mask(binary, cfg)
+        if found is not None and found[1] >= cfg.min_fill:
+            out.append(found)
+    return out
 
 
 def page_homography(quad: np.ndarray, size: tuple[int, int], cfg: RectifyConfig = RectifyConfig(),
@@ -225,9 +341,7 @@ def page_homography(quad: np.ndarray, size: tuple[int, int], cfg: RectifyConfig 
     lengths; near the page's aspect it is the page, mapped to the whole frame (with the page's exact
     aspect unless snap is False)."""
     w, h = size
-    tl, tr, br, bl = np.asarray(quad, np.float64)
-    qw = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
-    qh = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    qw, qh = quad_sides(quad)
     aspect = qw / max(qh, 1e-9)
     is_page = abs(aspect / cfg.page_aspect - 1.0) <= cfg.snap
     if is_page and snap:

@@ -59,6 +59,45 @@ def test_page_corners_are_found_under_perspective():
     assert np.abs(quad - SEEN).max() < 2.5
 
 
+def screen_photo(window_bgr: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, the page's corners in it, the window's corners in it): the page shown in a viewer window
+    (margins of 9 % left and right, 10 % top, 2 % bottom, in `window_bgr`) on a screen, seen under
+    perspective against a dark bezel."""
+    mx, top, bottom = 0.09 * W, 0.10 * H, 0.02 * H
+    sw, sh = W + 2 * mx, H + top + bottom
+    screen = np.full((int(round(sh)), int(round(sw)), 3), window_bgr, np.uint8)
+    to_screen = np.array([[1.0, 0.0, mx], [0.0, 1.0, top], [0.0, 0.0, 1.0]])
+    screen = cv2.warpPerspective(page(), to_screen, screen.shape[1::-1], dst=screen, borderMode=cv2.BORDER_TRANSPARENT)
+    window = np.array([[0, 0], [sw - 1, 0], [sw - 1, sh - 1], [0, sh - 1]], np.float64)
+    seen = np.array([[90, 60], [800, 95], [845, 620], [45, 600]], np.float64)
+    to_photo = cv2.getPerspectiveTransform(window.astype(np.float32), seen.astype(np.float32))
+    image = cv2.warpPerspective(screen, to_photo, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=(25, 25, 28))
+    page_corners = apply_homography(to_photo @ to_screen, CORNERS)
+    return image, page_corners, seen
+
+
+@pytest.mark.parametrize("window_bgr", [(200, 200, 200), (170, 190, 200)])
+def test_a_page_shown_in_a_window_on_a_screen_is_found_inside_the_window(window_bgr):
+    image, page_corners, window = screen_photo(window_bgr)
+    quad = find_page_quad(image)
+    assert quad is not None
+    assert np.abs(quad - page_corners).max() < 4.0
+    # Without the nested search the whole window is taken (mapped to the frame, its scale would be
+    # the window's, about 18 % too small for the page).
+    outer = find_page_quad(image, RectifyConfig(nested_area=(0.0, 0.0)))
+    assert outer is not None and np.abs(outer - window).max() < 4.0
+
+
+def test_a_sheet_photographed_whole_is_not_cut_down_to_its_grid_area():
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    image = photo(truth)
+    # A light falling off across the sheet: its far part reads darker than its near part.
+    image = (image * np.linspace(0.75, 1.0, W)[None, :, None]).astype(np.uint8)
+    quad = find_page_quad(image)
+    assert quad is not None and np.abs(quad - SEEN).max() < 4.0
+
+
 def test_homography_is_recovered_and_maps_the_page_to_the_frame():
     truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
     image = photo(truth)
