@@ -24,7 +24,7 @@ from numba import njit
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.ecg.digitizer.flags import Flag
-from pipeline.ecg.digitizer.lattice import LatticeConfig, column_source, straighten_columns
+from pipeline.ecg.digitizer.lattice import axis_scales, column_source, straighten_columns
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_MM_W, PAGE_W
 
@@ -610,12 +610,10 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
     source = None
     if period.found:
         x_period = None
-        if len(period.axis_periods) == 2 and Flag.SCALE_FROM_PAGE not in flags:
-            # (columns, rows): the rows' period scales amplitudes, and x is rescaled to it when the
-            # two differ (column_source). Where the page's scale overruled the grid, both are moire.
-            x_period, y_period = period.axis_periods
-            if abs(x_period / y_period - 1.0) > LatticeConfig.max_anisotropy:
-                period = replace(period, px_per_mm=y_period)
+        if Flag.SCALE_FROM_PAGE not in flags:
+            # Where the page's scale overruled the grid, both axes' periods are moire.
+            px_per_mm, x_period = axis_scales(period.px_per_mm, period.axis_periods)
+            period = replace(period, px_per_mm=px_per_mm)
         source = column_source(grid_map.mean(axis=0), period.px_per_mm, x_period, follow_lines=not rect.applied)
         if source is not None:
             page = straighten_columns(page, source)

@@ -40,6 +40,27 @@ class LatticeConfig:
     """Largest relative difference between the x axis's grid period and the page's left alone
     (drawn and scanned pages agree within 0.3 %; a screen photo whose screen, not its page, was
     mapped onto the frame is 1-4 % narrower along x than along y)."""
+    max_squeeze: float = 0.1
+    """Largest relative difference between the two axes' grid periods that is read as the page being
+    squeezed along x; beyond it one axis measured moire or a screen's pixel raster (a 0006 screen
+    photo read x at 4.27 px/mm and y at 7.87), and x is not rescaled."""
+
+
+def axis_scales(px_per_mm: float, axis_periods: tuple[float, ...],
+                config: LatticeConfig = LatticeConfig()) -> tuple[float, float | None]:
+    """(px per mm that scales amplitudes, the x axis's own period for `column_source`, or None) from the
+    grid's overall period and its (columns, rows) periods. Where the two axes differ by more than
+    `max_anisotropy` (and at most `max_squeeze`) the rows' period scales amplitudes and x is rescaled
+    to it; where they differ by more, one axis is moire and the overall period stands alone."""
+    if len(axis_periods) != 2:
+        return px_per_mm, None
+    x_period, y_period = axis_periods
+    squeeze = abs(x_period / y_period - 1.0)
+    if squeeze > config.max_squeeze:
+        return px_per_mm, None
+    if squeeze > config.max_anisotropy:
+        return y_period, x_period
+    return px_per_mm, x_period
 
 
 def local_lattice(profile: np.ndarray, period: float, sigma: float) -> np.ndarray:

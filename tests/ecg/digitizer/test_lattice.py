@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.digitizer.grid import calibrate
-from pipeline.ecg.digitizer.lattice import column_source, lattice_residual, straighten_columns
+from pipeline.ecg.digitizer.lattice import axis_scales, column_source, lattice_residual, straighten_columns
 from pipeline.ecg.digitizer.orientation import turned_grid
 
 PERIOD = 7.5  # px per mm
@@ -119,3 +119,14 @@ def test_column_source_rescales_x_only_beyond_the_anisotropy_tolerance():
     source = column_source(profile, PERIOD, PERIOD * 0.97, follow_lines=False)
     assert len(source) == round(1700 / 0.97)
     assert np.allclose(np.diff(source), 0.97)
+
+
+def test_axis_scales_rescale_a_squeeze_but_not_an_axis_read_as_moire():
+    # Axes that agree: the overall period, and x needs no rescale.
+    assert axis_scales(7.87, (7.87, 7.871)) == (7.87, 7.87)
+    # A screen photo 3 % narrower along x: rows scale amplitudes, x is rescaled to them.
+    assert axis_scales(7.75, (7.63, 7.87)) == (7.87, 7.63)
+    # x read at the screen's raster (4.27 px/mm against 7.87): not a squeeze, x is left alone.
+    assert axis_scales(7.87, (4.27, 7.87)) == (7.87, None)
+    # One period only (no separate axes measured).
+    assert axis_scales(7.5, (7.5,)) == (7.5, None)
