@@ -36,6 +36,7 @@ from pipeline.ecg.digitizer.orientation import (
     ROTATIONS,
     check_page,
     looks_upright,
+    prefer_turned,
     row_breaks,
     turned_grid,
     turned_result,
@@ -236,7 +237,8 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
 
     Orientation: a page whose reading does not look upright (`looks_upright`) is read again turned by 180
     degrees (re-using its grid calibration, so at a fraction of the cost), and that reading is kept if it
-    does look upright (flag 'turned_180'). A portrait page with vertical traces is read turned clockwise
+    does look upright and is doubted no more than the first (flag 'turned_180'): on photos the lead
+    changes can hide, and an upright page read upside down breaks Einthoven's law. A portrait page with vertical traces is read turned clockwise
     by 270 degrees, then by 90 (flag 'turned_270' or 'turned_90'), and refused if neither looks upright.
     Paths are always in the input image's pixels.
     """
@@ -264,7 +266,7 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
         second = None
     if second is not None:
         second = turned_result(second, (first_turn + 180) % 360, first_turn, image.shape[:2])
-        if looks_upright(second.diagnostics["row_breaks"]):
+        if prefer_turned(first.diagnostics, second.diagnostics, portrait):
             return second
     if not portrait:
         return first  # neither reading looks upright (photos often hide the lead changes): keep as is

@@ -79,6 +79,16 @@ def looks_upright(breaks: list[int]) -> bool:
     return len(breaks) == 4 and min(breaks[:3]) >= 2 and breaks[3] <= 1
 
 
+def prefer_turned(first: dict, turned: dict, portrait: bool) -> bool:
+    """Whether the reading of the page turned by 180 degrees replaces the first one (diagnostics of
+    both): it must look upright and, on a landscape page (upright as far as anyone can tell), be
+    doubted no more than the first. Photos can hide the lead changes `looks_upright` counts, while
+    an upright page read upside down breaks Einthoven's law and raises the doubt."""
+    if not looks_upright(turned["row_breaks"]):
+        return False
+    return portrait or turned["doubt"] <= first["doubt"]
+
+
 ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 

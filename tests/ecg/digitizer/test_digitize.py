@@ -115,6 +115,17 @@ def test_orientation_helpers() -> None:
         assert np.array_equal(page[back[:, 1], back[:, 0]], turned[ys, xs])
 
 
+def test_a_turned_reading_replaces_the_first_only_when_it_looks_upright_and_is_doubted_no_more() -> None:
+    from pipeline.ecg.digitizer.orientation import prefer_turned
+
+    first = {"row_breaks": [3, 3, 1, 2], "doubt": 0.29}  # a photo whose lead changes partly hide
+    assert not prefer_turned(first, {"row_breaks": [3, 2, 3, 1], "doubt": 0.30}, portrait=False)
+    assert prefer_turned(first, {"row_breaks": [3, 2, 3, 1], "doubt": 0.12}, portrait=False)
+    assert not prefer_turned(first, {"row_breaks": [3, 3, 3, 2], "doubt": 0.01}, portrait=False)
+    # A portrait page has no upright first reading to hold on to: looking upright is enough.
+    assert prefer_turned(first, {"row_breaks": [3, 2, 3, 1], "doubt": 0.30}, portrait=True)
+
+
 def test_turned_pages_read_like_the_upright_one(tmp_path) -> None:
     record, image = rendered(500, 5)
     upright = digitize_image(image, 500)
