@@ -16,6 +16,7 @@ from pipeline.ecg.digitizer.rectify import (
     flatten_page,
     level_paper,
     order_corners,
+    raster_texture,
     rectify,
     similarity_residual,
 )
@@ -87,6 +88,24 @@ def test_a_page_shown_in_a_window_on_a_screen_is_found_inside_the_window(window_
     # the window's, about 18 % too small for the page).
     outer = find_page_quad(image, RectifyConfig(nested_area=(0.0, 0.0)))
     assert outer is not None and np.abs(outer - window).max() < 4.0
+
+
+def test_a_screen_raster_is_told_from_paper_and_blurred_away_on_photos_only():
+    # Paper: a blank sheet with a trace, and with pixel noise. (A crisp, dark 1 mm grid reads high as
+    # well; the ecg-image-kit's own clean pages read 4.7, just below the threshold.)
+    paper = page(period=1000.0)
+    noisy = np.clip(paper + np.random.default_rng(0).normal(0, 4, paper.shape), 0, 255).astype(np.uint8)
+    screen = paper.copy()
+    screen[::3] = (screen[::3] * 0.75).astype(np.uint8)  # the dark gaps between a screen's pixel rows
+    screen[:, ::3] = (screen[:, ::3] * 0.75).astype(np.uint8)
+    assert raster_texture(paper) < 5.0 and raster_texture(noisy) < 5.0 < raster_texture(screen)
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    photographed = cv2.warpPerspective(screen, truth, (W, H), borderValue=(50, 70, 95))
+    flat, rect = flatten_page(photographed)
+    assert rect.applied and raster_texture(flat) < 5.0
+    # A scan is not a photo: its texture is left alone.
+    scanned, rect = flatten_page(screen, RectifyConfig(level_paper_mm=0.0))
+    assert not rect.applied and scanned is screen
 
 
 def test_a_sheet_photographed_whole_is_not_cut_down_to_its_grid_area():
