@@ -108,6 +108,29 @@ def test_a_screen_raster_is_told_from_paper_and_blurred_away_on_photos_only():
     assert not rect.applied and scanned is screen
 
 
+def test_a_page_inside_a_bright_bezel_ring_joined_to_it_is_found():
+    # Screen: a light bezel edge (16 px) and a dark border (80 px; 8 px below the page, where the
+    # search's closing joins ring and page), so their region fills no quadrilateral and only the
+    # ring's outline with its hole does.
+    ring, border, below = 16, 80, 8
+    sw, sh = W + 2 * (ring + border), H + 2 * ring + border + below
+    light = page().reshape(-1, 3).mean(axis=0)  # the page's colour as the downsampled search sees it
+    screen = np.empty((sh, sw, 3), np.uint8)
+    screen[:] = light
+    screen[ring:sh - ring, ring:sw - ring] = 35
+    screen[ring + border:ring + border + H, ring + border:ring + border + W] = page()
+    outline = np.array([[0, 0], [sw - 1, 0], [sw - 1, sh - 1], [0, sh - 1]], np.float64)
+    seen = np.array([[70, 40], [820, 80], [860, 650], [30, 630]], np.float64)
+    to_photo = cv2.getPerspectiveTransform(outline.astype(np.float32), seen.astype(np.float32))
+    image = cv2.warpPerspective(screen, to_photo, (W, H), borderValue=(25, 25, 28))
+    to_screen = np.array([[1.0, 0.0, ring + border], [0.0, 1.0, ring + border], [0.0, 0.0, 1.0]])
+    page_corners = apply_homography(to_photo @ to_screen, CORNERS)
+    assert find_page_quad(image, RectifyConfig(ring_margin=0.0)) is None
+    quad = find_page_quad(image)
+    # Within 1 % of the frame (the lower edge, 8 px from the ring, blurs into it at quarter size).
+    assert quad is not None and np.abs(quad - page_corners).max() < 8.0
+
+
 def test_a_sheet_photographed_whole_is_not_cut_down_to_its_grid_area():
     truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
     image = photo(truth)
