@@ -237,9 +237,9 @@ def digitize_image(image: np.ndarray, fs: int, config: DigitizeConfig = Digitize
 
     Orientation: a page whose reading does not look upright (`looks_upright`) is read again turned by 180
     degrees (re-using its grid calibration, so at a fraction of the cost), and that reading is kept if it
-    does look upright and is doubted no more than the first (flag 'turned_180'): on photos the lead
-    changes can hide, and an upright page read upside down breaks Einthoven's law. A portrait page with vertical traces is read turned clockwise
-    by 270 degrees, then by 90 (flag 'turned_270' or 'turned_90'), and refused if neither looks upright.
+    does look upright and is doubted no more than the first (flag 'turned_180'; `prefer_turned`). A
+    portrait page with vertical traces is read turned clockwise by 270 degrees, then by 90 (flag
+    'turned_270' or 'turned_90'), and refused if neither looks upright.
     Paths are always in the input image's pixels.
     """
     fs = int(fs)

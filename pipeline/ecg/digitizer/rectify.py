@@ -51,17 +51,21 @@ class RectifyConfig:
     """A quadrilateral whose estimated aspect is within this relative distance of the page's is the page."""
     nested_area: tuple[float, float] = (0.5, 0.95)
     """Area range, relative to the screen or window quadrilateral found first, of a page shown inside it
-    (`_nested_page`); (0, 0) turns the search off. Above 0.95 the inner region is the same sheet's grid
-    area or its outline's inner edge, not a page in a window."""
+    (`_nested_page`); (0, 0) turns the search off. Pages in windows covered 0.77-0.89 on our screen
+    photos; above 0.95 the inner region is the same sheet's grid area or its outline's inner edge."""
+    nested_min_step: float = 20.0
+    """Smallest colour step (0-255) from the nested page's paper to what surrounds it. A window's
+    background differs from the page (33-85 on our screen photos); the blank margin around a sheet's
+    own grid area is the same paper (2-12)."""
+    nested_max_deg: float = 2.0
+    """Largest tilt of a nested page's sides, measured once the outer quadrilateral is rectified: the
+    page on a screen lies in the screen's plane, so it rectifies to an upright rectangle with it (pages
+    in windows on our screen photos: at most 1.55; a wrong region: 2.75)."""
     ring_margin: float = 0.02
     """Where no region fills a quadrilateral but one does with its holes filled (a screen's bright
     bezel edge ringing the page, joined to it), the page is searched inside that ring with this
     fraction of the image's height cut off its edge (the ring itself); 0 turns it off. 5 of 48 own-seed
     screen photos (3 seeds) had no page found before: 0.02 / 0.04 found all five."""
-    nested_min_step: float = 20.0
-    """Smallest colour step (0-255) from the nested page's paper to what surrounds it. A window's
-    background differs from the page (33-85 on our screen photos); the blank margin around a sheet's
-    own grid area is the same paper (2-12)."""
     raster_texture: float = 5.0
     """`raster_texture` above which a rectified photo shows a screen's pixel raster."""
     raster_blur_px: float = 0.8
@@ -69,9 +73,6 @@ class RectifyConfig:
     lines for ink (a trace drawn in grey on a screen is no darker than they are); 0 keeps it. Chosen on
     own-seed screen photos (16 per seed, 3 seeds): 0.8 / 1.2 / 1.6 px gained 0.85 / 0.73 / 0.63 dB on
     average; none of the photos of paper crossed the texture threshold."""
-    nested_max_deg: float = 2.0
-    """Largest tilt of a nested page's sides, measured once the outer quadrilateral is rectified: the
-    page on a screen lies in the screen's plane, so it rectifies to an upright rectangle with it."""
 
 
 @dataclass(frozen=True)
