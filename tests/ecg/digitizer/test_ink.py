@@ -15,6 +15,19 @@ def test_specks_removed_strokes_kept() -> None:
     assert prob[3, 3] < 0.05 and prob[10, 10] > 0.5
 
 
+def test_a_solid_shadow_becomes_paper_and_strokes_beside_and_through_it_stay() -> None:
+    ink = np.zeros((120, 200), np.float32)
+    ink[60, :] = 1.0  # a flat trace running into a dark shadow
+    ink[30:100, 80:130] = 1.0  # the shadow: solid, far wider than a stroke
+    ink[20:100, 20:24] = 1.0  # a tall QRS flank, 4 px wide
+    ink[20:100, 28:31] = 1.0  # and its other flank close beside it
+    prob = trace_probability(ink)
+    assert prob[40:90, 85:125].max() == 0.0  # the shadow and its rim are paper
+    assert prob[60, 10] > 0.5 and prob[60, 160] > 0.5  # the trace outside it is kept
+    assert prob[50, 21] > 0.5 and prob[50, 29] > 0.5  # a steep, dense QRS is no shadow
+    assert trace_probability(ink, ProbabilityConfig(solid_px=0))[60, 100] > 0.5
+
+
 def test_row_maps_give_shared_ink_to_the_row_the_net_sees() -> None:
     """Two strokes meet at one place: each row's map keeps only its own stroke, at the ink's exact pixels."""
     ink = np.zeros((30, 40), np.float32)
