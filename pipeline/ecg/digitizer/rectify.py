@@ -375,7 +375,7 @@ def page_homography(quad: np.ndarray, size: tuple[int, int], cfg: RectifyConfig 
     w, h = size
     qw, qh = quad_sides(quad)
     aspect = qw / max(qh, 1e-9)
-    is_page = abs(aspect / cfg.page_aspect - 1.0) <= cfg.snap
+    is_page = _aspect_error(quad, cfg) <= cfg.snap
     if is_page and snap:
         aspect = cfg.page_aspect
     # The largest rectangle of that aspect in the frame, centred; the page fills the frame exactly
