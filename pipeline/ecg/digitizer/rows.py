@@ -27,6 +27,9 @@ PITCH_TOLERANCE = 0.35
 """How far (relative) the gap between two rows' coverage peaks may stray from ROW_PITCH_MM: the peaks sit
 where each trace spends its time, not exactly on its baseline (gaps of 31-46 mm on clean pages), while a
 printed header line above the first row stands 70 mm or more from it."""
+SEPARATOR_FIT_MM = 1.0
+"""How far a column boundary's mark may sit off the line through the others' (mm): marks found from
+pen lifts stand a few px before the boundary, but all by about the same amount."""
 
 
 @dataclass(frozen=True)
@@ -319,20 +322,33 @@ def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float
 def scale_from_separators(separators: list[float], x_end: float, px_per_s: float,
                           rel_tol: float = 0.05) -> float | None:
     """px/s from separators at the 2.5, 5 and 7.5 s column boundaries (at least two of them), found
-    near where the approximate px_per_s puts them relative to the trace end."""
+    near where the approximate px_per_s puts them relative to the trace end.
+
+    Of the candidates near each boundary, the set on one line (within SEPARATOR_FIT_MM) that holds the
+    most boundaries wins, then the one closest to a line, then the one nearest to where they were
+    expected: a speck or a pen lift beside a boundary, nearer to a guess that is itself off, cannot
+    bend the slope."""
     col_s = DURATION_S / N_COLUMNS
-    ks, xs = [], []
+    fit_px = SEPARATOR_FIT_MM * px_per_s / MM_PER_S
+    options = []
     for k in range(1, N_COLUMNS):
         expect = x_end - (N_COLUMNS - k) * col_s * px_per_s
         tol = rel_tol * (N_COLUMNS - k) * col_s * px_per_s + 4.0
-        near = [x for x in separators if abs(x - expect) <= tol]
-        if near:
-            ks.append(k)
-            xs.append(min(near, key=lambda x: abs(x - expect)))
-    if len(ks) < 2:
-        return None
-    slope = np.polyfit(np.asarray(ks, float), np.asarray(xs, float), 1)[0]
-    return float(slope / col_s)
+        options.append([(k, x, abs(x - expect)) for x in separators if abs(x - expect) <= tol] + [None])
+    best: tuple[tuple[int, float, float], float] | None = None
+    for combo in itertools.product(*options):
+        points = [p for p in combo if p is not None]
+        if len(points) < 2:
+            continue
+        ks, xs, off = (np.array(v, dtype=float) for v in zip(*points))
+        slope, intercept = np.polyfit(ks, xs, 1)
+        misfit = float(np.abs(xs - slope * ks - intercept).max())
+        if misfit > fit_px:
+            continue
+        key = (-len(points), misfit, float(off.sum()))
+        if best is None or key < best[0]:
+            best = (key, float(slope))
+    return None if best is None else best[1] / col_s
 
 
 def detect_layout(ink: np.ndarray, px_per_mm: float, scale_known: bool = True) -> DetectedLayout:

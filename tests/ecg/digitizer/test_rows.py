@@ -10,6 +10,7 @@ from pipeline.ecg.digitizer.rows import (
     detect_layout,
     find_separators,
     looks_like_rows,
+    scale_from_separators,
     x0_from_separators,
 )
 from pipeline.ecg.layout import DEFAULT_LAYOUT
@@ -88,3 +89,19 @@ def test_x0_from_a_full_set_of_exactly_spaced_separators_when_the_guess_is_off()
     # Bars that are not exactly spaced do not place it.
     loose = [s for s in seps if abs(s - (true_x0 + 2 * col)) > 2.0] + [true_x0 + 2 * col + 5.0]
     assert x0_from_separators(loose, guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm) == (None, 0)
+
+
+def test_scale_from_separators_takes_the_boundaries_that_lie_on_one_line() -> None:
+    """A page with no grid, read at the 200 dpi guess while it was printed 1.3 % smaller: a pen lift
+    found 6 px before the guessed 2.5 s boundary is nearer to the guess than the true one 17 px after
+    it, but only the true one lies on a line with the 5 s and 7.5 s boundaries (a page of own seed
+    5151 read 2 % too wide this way: 3 dB instead of 13 dB)."""
+    true_pps, guess_pps = 194.3, 196.85
+    x_end = 131.4 + 10.0 * true_pps
+    boundaries = [131.4 + k * 2.5 * true_pps for k in (1, 2, 3)]
+    speck = x_end - 7.5 * guess_pps - 5.6
+    pps = scale_from_separators(sorted([speck, *boundaries]), x_end, guess_pps, rel_tol=0.025)
+    assert pps is not None and abs(pps / true_pps - 1.0) < 0.001
+    # Two boundaries give the slope on their own; one does not.
+    assert abs(scale_from_separators(boundaries[1:], x_end, guess_pps) / true_pps - 1.0) < 0.001
+    assert scale_from_separators(boundaries[:1], x_end, guess_pps) is None
