@@ -28,6 +28,9 @@ class Flag(StrEnum):
     COLUMNS_STRAIGHTENED = "columns_straightened"
     """The grid's lines stood unevenly along x (a scanner's feed slip), or its period along x differed
     from the one along y; the page's columns were resampled to even them (`lattice.column_source`)."""
+    WARP_FOLLOWED = "warp_followed"
+    """The grid's 1 mm lines stood off an even lattice by different amounts in different places (paper
+    cockled or bent); the page was resampled along x to put them back (`lattice.shift_field`)."""
     # step 3, rows and time axis
     ROW_FALLBACK = "row_fallback"
     """Fewer than four trace rows found: the default layout's rows were used."""

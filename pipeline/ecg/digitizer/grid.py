@@ -7,7 +7,8 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 - `estimate_grid_period` reads the 1 mm grid period from the spectrum of the grid's line profiles.
 - `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
   its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
-- `lattice.column_source` (step 2b) says whether the grid's lines stand unevenly along x, and where.
+- `lattice.column_source` (step 2b) says whether the grid's lines stand unevenly along x, and where;
+  `lattice.page_shift_field` says the same per place, where cockled or bent paper moved them.
 - `calibrate` runs them in order on a flat page (step 1, `rectify.flatten_page`, has already mapped a
   photographed page to the canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
 """
@@ -24,7 +25,13 @@ from numba import njit
 from pipeline.core.errors import PipelineError
 from pipeline.core.images import decode_image
 from pipeline.ecg.digitizer.flags import Flag
-from pipeline.ecg.digitizer.lattice import axis_scales, column_source, straighten_columns
+from pipeline.ecg.digitizer.lattice import (
+    axis_scales,
+    column_source,
+    follow_field,
+    page_shift_field,
+    straighten_columns,
+)
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
 from pipeline.ecg.layout import DPI, MM_PER_MV, MM_PER_S, PAGE_H, PAGE_MM_W, PAGE_W
 
@@ -75,11 +82,19 @@ class GridResult:
     """The perspective map applied before the deskew (identity for flat pages)."""
     column_source: np.ndarray | None = field(default=None, repr=False)
     """x in the deskewed page of each column of `image` (None: the same x; see `lattice`)."""
+    shift_field: np.ndarray | None = field(default=None, repr=False)
+    """Per pixel of `image`, how far right of it (px) the straightened page showed it (None: not
+    moved; see `lattice.shift_field`)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map (N, 2) page (x, y) points back to the original image's coordinates."""
         inv = cv2.invertAffineTransform(self.rotation_matrix)
         xy = np.array(xy, dtype=np.float64)
+        if self.shift_field is not None and len(xy):
+            h, w = self.shift_field.shape
+            rows = np.clip(np.nan_to_num(np.rint(xy[:, 1])), 0, h - 1).astype(int)
+            cols = np.clip(np.nan_to_num(np.rint(xy[:, 0])), 0, w - 1).astype(int)
+            xy[:, 0] += self.shift_field[rows, cols]
         if self.column_source is not None:
             cols = np.arange(len(self.column_source), dtype=np.float64)
             xy[:, 0] = np.interp(xy[:, 0], cols, self.column_source)
@@ -591,11 +606,11 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
     if page is not image:
         feat = colour_features(page)
     # Grid strength: coloured pixels (a coloured grid) or all non-paper pixels (grey grids).
-    candidates = [(estimate_grid_period(feat.nonpaper), feat.nonpaper)]
+    candidates = [(estimate_grid_period(feat.nonpaper), "nonpaper")]
     if float((feat.chroma[::3, ::3] > 0.05).mean()) > 0.03:
-        candidates.append((estimate_grid_period(feat.chroma), feat.chroma))
+        candidates.append((estimate_grid_period(feat.chroma), "chroma"))
     found = [c for c in candidates if c[0].found]
-    period, grid_map = max(found, key=lambda c: c[0].strength) if found else candidates[0]
+    period, map_name = max(found, key=lambda c: c[0].strength) if found else candidates[0]
     if not period.found:
         flags.append(Flag.GRID_NOT_FOUND)
     if rect.is_page:
@@ -607,22 +622,29 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
             period = GridPeriod(px_per_mm=page_ppm, found=True, strength=period.strength,
                                 axis_periods=period.axis_periods)
             flags.append(Flag.SCALE_FROM_PAGE)
-    source = None
+    source = shift = None
     if period.found:
         x_period = None
         if Flag.SCALE_FROM_PAGE not in flags:
             # Where the page's scale overruled the grid, both axes' periods are moire.
             px_per_mm, x_period = axis_scales(period.px_per_mm, period.axis_periods)
             period = replace(period, px_per_mm=px_per_mm)
-        source = column_source(grid_map.mean(axis=0), period.px_per_mm, x_period, follow_lines=not rect.applied)
+        source = column_source(getattr(feat, map_name).mean(axis=0), period.px_per_mm, x_period,
+                               follow_lines=not rect.applied)
         if source is not None:
             page = straighten_columns(page, source)
             feat = colour_features(page)
             flags.append(Flag.COLUMNS_STRAIGHTENED)
+        if not rect.screen:  # a screen's moire would pass for the 1 mm lines' wander
+            shift = page_shift_field(getattr(feat, map_name), feat.darkness, period.px_per_mm)
+        if shift is not None:
+            page = follow_field(page, shift)
+            feat = colour_features(page)
+            flags.append(Flag.WARP_FOLLOWED)
     ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
     width = estimate_line_width(ink)
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
                       colour=colour, line_width_px=width, flags=tuple(flags),
                       grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
     return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect,
-                      column_source=source)
+                      column_source=source, shift_field=shift)

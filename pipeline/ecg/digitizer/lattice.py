@@ -14,6 +14,9 @@ grid was printed with the traces, so where its lines stand says where each time 
   It also rescales x when the grid's period along x differs from the page's: a screen photo whose
   screen rather than page was mapped onto the frame comes out 1-4 % narrower along x than along y.
 - `straighten_columns` resamples the page by it.
+- `shift_field` measures the same in small windows all over the page, from the 1 mm lines: paper that
+  cockled when wet (or bends in front of a camera) moves the lines by a few px in waves that differ from
+  one row to the next, which no single column map can follow; `follow_field` resamples the page by it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ class LatticeConfig:
     """Largest relative difference between the two axes' grid periods that is read as the page being
     squeezed along x; beyond it one axis measured moire or a screen's pixel raster (a 0006 screen
     photo read x at 4.27 px/mm and y at 7.87), and x is not rescaled."""
+    field_window_mm: float = 3.0
+    """Gaussian sigma of the windows in which `shift_field` measures where the 1 mm lines stand: paper
+    that cockled when wet moves them in waves 20-60 mm long (2, 3 and 4 mm came within 0.5 dB of each
+    other on own-seed stained prints)."""
+    field_min_px: float = 0.5
+    """Least 90th percentile of the field's |shift| for the page to be resampled by it. Unwarped pages
+    measure 0.02-0.4 px of noise, and resampling by it costs up to 0.5 dB on a 30 dB page; cockled
+    and photographed pages 0.8-4 px."""
+    field_snr: float = 5.0
+    """Least ratio of that percentile to the field's own noise (`field_noise`). Own-seed cockled and
+    photographed prints measure 6-22; pixel noise and JPEG (ecg-image-kit's augmented pages) make
+    fields of 0.5-0.6 px whose noise is a third to half of that."""
+    ink_contrast: float = 0.2
+    """Darkness above the paper around it (a 2 mm blur) that marks trace ink, left out of the grid map
+    the field is measured on: a QRS stroke shows at every frequency and pulls the lines' phase."""
 
 
 def axis_scales(px_per_mm: float, axis_periods: tuple[float, ...],
@@ -133,6 +151,96 @@ def straighten_columns(image: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The image with column u read from x = source[u] (linear interpolation; rows unchanged)."""
     h, w = image.shape[0], len(source)
     map_x = np.broadcast_to(source.astype(np.float32)[None, :], (h, w)).copy()
+    map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
+    border = (255, 255, 255) if image.ndim == 3 else 0
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+FIELD_STEP = 4
+"""Pixels averaged together along each axis once the lattice is demodulated: the field varies over
+tens of px, so `shift_field` measures it on a grid 4 times coarser each way."""
+
+
+def _lattice_field(grid: np.ndarray, period: float, sigma: float) -> np.ndarray:
+    """Complex local Fourier coefficient at 1/period along x (`local_lattice` in two dimensions) in
+    Gaussian windows of sigma px, on blocks of FIELD_STEP x FIELD_STEP px. (A window several periods
+    wide already drops the map's slow variations, so the map is not detrended first.)"""
+    h, w = grid.shape
+    blocks = (w // FIELD_STEP, h // FIELD_STEP)
+    phase = 2 * np.pi * np.arange(w) / period
+    grid = grid.astype(np.float32, copy=False)
+    real = cv2.resize(grid * np.cos(phase).astype(np.float32), blocks, interpolation=cv2.INTER_AREA)
+    imag = cv2.resize(grid * -np.sin(phase).astype(np.float32), blocks, interpolation=cv2.INTER_AREA)
+    window = sigma / FIELD_STEP
+    return cv2.GaussianBlur(real, (0, 0), window) + 1j * cv2.GaussianBlur(imag, (0, 0), window)
+
+
+def shift_field(grid: np.ndarray, period: float, sigma: float,
+                reliable: float = LatticeConfig.reliable) -> np.ndarray:
+    """Per pixel of `grid` (H, W), px by which the vertical lines of `period` near it stand right of an
+    evenly spaced lattice: its column's residual (`lattice_residual`'s unwrapped phase, of the lines
+    down the whole column) plus how the window around the pixel differs from its column (less than
+    half a period on paper that cockled, so that phase needs no unwrapping). Where the lines are too
+    faint to be measured (margins, labels, traces), the field is spread in from around (a 4 sigma
+    Gaussian of the measured values)."""
+    h, w = grid.shape
+    local = _lattice_field(grid, period, sigma)
+    bw = local.shape[1]
+    amplitude = np.abs(local)
+    ok = amplitude > reliable * np.median(amplitude)
+    edge = int(np.ceil(2 * sigma / FIELD_STEP))
+    ok[:, :edge] = ok[:, bw - edge:] = False  # the window runs off the image there
+    column = (local * ok).sum(axis=0)
+    column_ok = np.abs(column) > reliable * np.median(np.abs(column))
+    column_ok[:edge] = column_ok[bw - edge:] = False
+    if column_ok.sum() < 2 or ok.sum() < 2:
+        return np.zeros((h, w), np.float32)
+    idx = np.flatnonzero(column_ok)
+    along = -np.unwrap(np.angle(column[idx])) * period / (2 * np.pi)
+    along = np.interp(np.arange(bw, dtype=np.float64), idx, along - along.mean())
+    off_column = -np.angle(local * np.conj(column)[None, :]) * period / (2 * np.pi)
+    weight = ok.astype(np.float32)
+    spread = 4 * sigma / FIELD_STEP
+    filled = (cv2.GaussianBlur((off_column * weight).astype(np.float32), (0, 0), spread)
+              / np.maximum(cv2.GaussianBlur(weight, (0, 0), spread), 1e-6))
+    blocks = (along[None, :] + np.where(ok, off_column, filled)).astype(np.float32)
+    # Block centres sit at FIELD_STEP * i + (FIELD_STEP - 1) / 2: resize maps them there.
+    return cv2.resize(blocks, (w, h), interpolation=cv2.INTER_LINEAR) if blocks.shape != (h, w) else blocks
+
+
+def field_noise(grid: np.ndarray, period: float, sigma: float, reliable: float = LatticeConfig.reliable,
+                band: int = 8) -> float:
+    """How much of `shift_field` is noise: half the 90th percentile of the difference between the
+    fields measured on alternate bands of `band` rows (each band blanked to the map's median in the
+    other). Pixel noise and JPEG blocks differ from one band to the next; a warp does not."""
+    blank = np.float32(np.median(grid[::4, ::4]))
+    even = ((np.arange(grid.shape[0]) // band) % 2 == 0)[:, None]
+    a = shift_field(np.where(even, grid, blank), period, sigma, reliable)
+    b = shift_field(np.where(even, blank, grid), period, sigma, reliable)
+    return float(np.percentile(np.abs(a - b)[::FIELD_STEP, ::FIELD_STEP], 90)) / 2.0
+
+
+def page_shift_field(grid: np.ndarray, darkness: np.ndarray, px_per_mm: float,
+                     config: LatticeConfig = LatticeConfig()) -> np.ndarray | None:
+    """`shift_field` of a page's grid map along its 1 mm lines with the trace ink left out (set to the
+    map's median), or None when the page's grid stands evenly enough (`field_min_px`) or the field
+    does not stand clear of its own noise (`field_snr`)."""
+    around = cv2.GaussianBlur(darkness, (0, 0), 2.0 * px_per_mm)
+    grid = np.where(darkness - around > config.ink_contrast, np.float32(np.median(grid[::4, ::4])), grid)
+    sigma = config.field_window_mm * px_per_mm
+    field = shift_field(grid, px_per_mm, sigma, config.reliable)
+    size = float(np.percentile(np.abs(field[::FIELD_STEP, ::FIELD_STEP]), 90))
+    if size <= config.field_min_px:
+        return None
+    if size <= config.field_snr * field_noise(grid, px_per_mm, sigma, config.reliable):
+        return None
+    return field
+
+
+def follow_field(image: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """The image with pixel (x, y) read from (x + field[y, x], y) (linear interpolation)."""
+    h, w = field.shape
+    map_x = np.arange(w, dtype=np.float32)[None, :] + field
     map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
     border = (255, 255, 255) if image.ndim == 3 else 0
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)

@@ -14,7 +14,7 @@ All functions take arrays and return arrays; `Rectification.to_original` maps po
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -88,6 +88,9 @@ class Rectification:
     """Whether the quadrilateral was taken for the printed page itself (mapped to the full frame)."""
     residual_px: float = 0.0
     """How far the homography moves a frame corner from the best similarity."""
+    screen: bool = False
+    """Whether a screen's pixel raster was blurred away (`raster_texture`): the grid's fine lines then
+    carry the raster's moire."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) rectified (x, y) points -> input image points."""
@@ -478,6 +481,7 @@ def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig())
         image = flatten_illumination(image)
     if rect.applied and cfg.raster_blur_px > 0 and raster_texture(image) > cfg.raster_texture:
         image = cv2.GaussianBlur(image, (0, 0), cfg.raster_blur_px)
+        rect = replace(rect, screen=True)
     if cfg.level_paper_mm > 0 and not rect.applied:
         px_per_mm = image.shape[1] / PAGE_MM_W
         image = level_paper(image, int(round(cfg.level_paper_mm * px_per_mm)))

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.digitizer.grid import calibrate
-from pipeline.ecg.digitizer.lattice import axis_scales, column_source, lattice_residual, straighten_columns
+from pipeline.ecg.digitizer.lattice import (
+    axis_scales,
+    column_source,
+    field_noise,
+    follow_field,
+    lattice_residual,
+    page_shift_field,
+    shift_field,
+    straighten_columns,
+)
 from pipeline.ecg.digitizer.orientation import turned_grid
 
 PERIOD = 7.5  # px per mm
@@ -130,3 +139,98 @@ def test_axis_scales_rescale_a_squeeze_but_not_an_axis_read_as_moire():
     assert axis_scales(7.87, (4.27, 7.87)) == (7.87, None)
     # One period only (no separate axes measured).
     assert axis_scales(7.5, (7.5,)) == (7.5, None)
+
+
+def cockle(x: np.ndarray, y: np.ndarray, amp: float = 2.0) -> np.ndarray:
+    """How far right (px) paper that cockled when wet moved the point printed at (x, y): waves about
+    300 px long that run differently in each row, as in the stained prints (type 0009) we render."""
+    return amp * np.sin(2 * np.pi * (x / 310.0 + y / 260.0)) + 0.5 * amp * np.cos(2 * np.pi * (x / 170.0 - y / 400.0))
+
+
+def cockled_page(amp: float, size: tuple[int, int] = (560, 1400)) -> np.ndarray:
+    """A colour print: red lines every mm (darker every 5 mm), the vertical ones moved by `cockle`, and
+    one black trace across the middle."""
+    h, w = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    ys = np.arange(0.0, h + 4.0, 4.0)
+    for k in range(int(w / PERIOD) + 1):
+        x0 = 3.0 + k * PERIOD
+        colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
+        pts = np.column_stack([x0 + cockle(np.full_like(ys, x0), ys, amp), ys])
+        cv2.polylines(img, [np.rint(pts * 16).astype(np.int32)], False, colour, t, cv2.LINE_AA, 4)
+    for k, y in enumerate(np.arange(4.0, h, PERIOD)):
+        colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
+        cv2.line(img, (0, int(round(y * 16))), ((w - 1) * 16, int(round(y * 16))), colour, t, cv2.LINE_AA, 4)
+    xs = np.arange(100.0, w - 100.0)
+    trace = np.column_stack([xs, h / 2 + 30 * np.sin(xs / 40.0)])
+    cv2.polylines(img, [np.rint(trace * 16).astype(np.int32)], False, (0, 0, 0), 3, cv2.LINE_AA, 4)
+    return img
+
+
+def red_lines(page: np.ndarray) -> np.ndarray:
+    """Where a page's red grid lines are (float map, as `colour_features`' chroma sees them)."""
+    return (page.max(axis=2).astype(np.float32) - page.min(axis=2)) / 255.0
+
+
+def test_shift_field_follows_paper_cockled_differently_in_each_row():
+    page = cockled_page(2.0)
+    field = shift_field(red_lines(page), PERIOD, 3 * PERIOD)
+    ys, xs = np.mgrid[60:500:20, 80:1320:20]
+    expected = cockle(xs.astype(float), ys.astype(float), 2.0)
+    measured = field[ys, xs]
+    error = (measured - measured.mean()) - (expected - expected.mean())
+    size = np.percentile(np.abs(expected - expected.mean()), 90)
+    assert size > 2.0
+    # The 3 mm windows flatten the shorter wave a little (its crests read about 30 % low).
+    assert np.corrcoef(measured.ravel(), expected.ravel())[0, 1] > 0.99
+    assert np.percentile(np.abs(error), 90) < 0.3 * size
+
+
+def test_page_shift_field_leaves_an_even_grid_alone_and_follows_a_cockled_one():
+    """The trace's ink is left out of the measurement and an even grid's noise is not followed."""
+    flat = cockled_page(0.0)
+    dark = 1.0 - flat.max(axis=2).astype(np.float32) / 255.0
+    assert page_shift_field(red_lines(flat), dark, PERIOD) is None
+    wavy = cockled_page(2.0)
+    dark = 1.0 - wavy.max(axis=2).astype(np.float32) / 255.0
+    assert page_shift_field(red_lines(wavy), dark, PERIOD) is not None
+
+
+def test_field_noise_tells_a_field_of_pixel_noise_from_a_warp():
+    """Colour noise in every pixel makes a field of its own; measured on alternate bands of rows it
+    differs from band to band as much as it is large, while a warp's field is the same in both."""
+    rng = np.random.default_rng(0)
+    for amp, noise, clear in ((0.0, 120.0, False), (2.0, 60.0, True)):
+        page = np.clip(cockled_page(amp) + rng.normal(0, noise, (560, 1400, 3)), 0, 255).astype(np.uint8)
+        lines = red_lines(page)
+        size = np.percentile(np.abs(shift_field(lines, PERIOD, 3 * PERIOD)[::4, ::4]), 90)
+        assert bool(size > 5 * field_noise(lines, PERIOD, 3 * PERIOD)) == clear
+
+
+def test_follow_field_reads_each_pixel_from_its_shifted_place():
+    img = np.tile(np.arange(60, dtype=np.uint8)[None, :], (4, 1))
+    field = np.zeros((4, 60), np.float32)
+    field[2] = 3.0
+    out = follow_field(img, field)
+    assert out[2, 10] == 13 and out[1, 10] == 10
+
+
+@pytest.mark.parametrize("turned", [False, True])
+def test_calibrate_follows_a_cockled_page_and_maps_points_back(turned):
+    page = cockled_page(2.0)
+    grid = calibrate(page)
+    assert "warp_followed" in grid.calibration.flags
+    assert grid.calibration.px_per_mm == pytest.approx(PERIOD, rel=0.005)
+    # The vertical lines now stand where the lattice puts them, in every row alike.
+    before = shift_field(red_lines(page), PERIOD, 3 * PERIOD)[60:500:20, 80:1320:20]
+    left = shift_field(red_lines(grid.image), PERIOD, 3 * PERIOD)[60:500:20, 80:1320:20]
+    assert np.percentile(np.abs(left - left.mean()), 90) < 0.25 * np.percentile(np.abs(before - before.mean()), 90)
+    if turned:
+        grid = turned_grid(grid)
+    # A point of the straightened page maps back to where the cockle had moved it.
+    h, w = page.shape[:2]
+    at = np.array([[500.0, 150.0], [900.0, 400.0]])
+    out = grid.to_original(at if not turned else np.column_stack([w - 1 - at[:, 0], h - 1 - at[:, 1]]))
+    moved = out[:, 0] - at[:, 0]
+    expected = cockle(at[:, 0], at[:, 1], 2.0)
+    assert np.abs((moved - moved.mean()) - (expected - expected.mean())).max() < 0.3 * np.abs(expected).max()

@@ -102,10 +102,11 @@ def test_a_screen_raster_is_told_from_paper_and_blurred_away_on_photos_only():
     truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
     photographed = cv2.warpPerspective(screen, truth, (W, H), borderValue=(50, 70, 95))
     flat, rect = flatten_page(photographed)
-    assert rect.applied and raster_texture(flat) < 5.0
-    # A scan is not a photo: its texture is left alone.
+    assert rect.applied and rect.screen and raster_texture(flat) < 5.0
+    # A photo of paper is not a screen; a scan is not a photo: its texture is left alone.
+    assert not flatten_page(cv2.warpPerspective(paper, truth, (W, H), borderValue=(50, 70, 95)))[1].screen
     scanned, rect = flatten_page(screen, RectifyConfig(level_paper_mm=0.0))
-    assert not rect.applied and scanned is screen
+    assert not rect.applied and not rect.screen and scanned is screen
 
 
 def test_a_page_inside_a_bright_bezel_ring_joined_to_it_is_found():
