@@ -225,7 +225,10 @@ def page_shift_field(grid: np.ndarray, darkness: np.ndarray, px_per_mm: float,
     """`shift_field` of a page's grid map along its 1 mm lines with the trace ink left out (set to the
     map's median), or None when the page's grid stands evenly enough (`field_min_px`) or the field
     does not stand clear of its own noise (`field_snr`)."""
-    around = cv2.GaussianBlur(darkness, (0, 0), 2.0 * px_per_mm)
+    h, w = darkness.shape
+    small = cv2.resize(darkness, (w // FIELD_STEP, h // FIELD_STEP), interpolation=cv2.INTER_AREA)
+    around = cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.0 * px_per_mm / FIELD_STEP), (w, h),
+                        interpolation=cv2.INTER_LINEAR)
     grid = np.where(darkness - around > config.ink_contrast, np.float32(np.median(grid[::4, ::4])), grid)
     sigma = config.field_window_mm * px_per_mm
     field = shift_field(grid, px_per_mm, sigma, config.reliable)
