@@ -16,7 +16,8 @@ grid was printed with the traces, so where its lines stand says where each time 
 - `straighten_columns` resamples the page by it.
 - `shift_field` measures the same in small windows all over the page, from the 1 mm lines: paper that
   cockled when wet (or bends in front of a camera) moves the lines by a few px in waves that differ from
-  one row to the next, which no single column map can follow; `follow_field` resamples the page by it.
+  one row to the next, which no single column map can follow. `page_shift_field` keeps it where it
+  stands clear of its noise (`field_noise`), and `follow_field` resamples the page by it along x.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ class LatticeConfig:
     that cockled when wet moves them in waves 20-60 mm long (2, 3 and 4 mm came within 0.5 dB of each
     other on own-seed stained prints)."""
     field_min_px: float = 0.5
-    """Least 90th percentile of the field's |shift| for the page to be resampled by it. Unwarped pages
-    measure 0.02-0.4 px of noise, and resampling by it costs up to 0.5 dB on a 30 dB page; cockled
-    and photographed pages 0.8-4 px."""
+    """Least 90th percentile of the field's |shift| for the page to be resampled by it. Unwarped
+    own-seed pages measure 0.02-0.4 px of noise, and resampling by it costs up to 0.5 dB on a 30 dB
+    page; cockled and photographed ones 0.8-4 px."""
     field_snr: float = 5.0
     """Least ratio of that percentile to the field's own noise (`field_noise`). Own-seed cockled and
     photographed prints measure 6-22; pixel noise and JPEG (ecg-image-kit's augmented pages) make
