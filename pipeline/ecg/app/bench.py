@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
+from pipeline.core.errors import PipelineError
 from pipeline.ecg.app.badinput import cases as ecg_cases
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file, digitize_image
 from pipeline.ecg.evaluation.devsets import doubt_ranking, list_pages, score_pages
@@ -88,6 +89,48 @@ def crumpled_rows(configs: dict, n: int = 8) -> list[tuple[str, str, str]]:
     return rows
 
 
+Row = tuple[str, str, str]
+
+
+def _synthetic_rows(root: Path, configs: dict, timed: str | None = None) -> tuple[list[Row], list[dict]]:
+    """SNR per image type and overall of a rendered competition folder for each digitizer config, and
+    the step timings of config `timed`."""
+    comp = find_competition(root)
+    test = read_test_csv(comp.test_csv)
+    kinds = pd.read_csv(comp.hidden / "test_types.csv", dtype={"id": str, "image_type": str})
+    kind_of = dict(zip(kinds["id"], kinds["image_type"]))
+    truth = {i: pd.read_csv(comp.hidden / "signals" / f"{i}.csv") for i, _ in test_ids(test)}
+    rows: list[Row] = []
+    timings: list[dict] = []
+    for name, config in configs.items():
+        pred, fs_by_id, steps_of = _digitize_all(comp, test, config)
+        if name == timed:
+            timings = steps_of
+        per_image = score_frames(truth, pred, fs_by_id).per_image.assign(image_type=lambda d: d["id"].map(kind_of))
+        for kind, group in per_image.groupby("image_type"):
+            rows.append((f"SNR type {kind}, {name}", f"{score_ratios(group['ratio'].to_numpy()):.2f} dB",
+                         f"{len(group)} synthetic test images"))
+        rows.append((f"SNR synthetic, all types, {name}", f"{score_ratios(per_image['ratio'].to_numpy()):.2f} dB",
+                     f"{len(per_image)} images"))
+    return rows, timings
+
+
+def synthetic_table(seed: int, types: tuple[str, ...], n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
+    """SNR per type of the default digitizer on a fresh synthetic test set of your own seed and types
+    (the bench's synthetic rows, which use BENCH_SEED and every type): where a change is measured and
+    its constants chosen without touching the bench's pages."""
+    unknown = [t for t in types if t not in IMAGE_TYPES]
+    if unknown or not types:
+        raise PipelineError(f"image types must be among {', '.join(sorted(IMAGE_TYPES))}, got {', '.join(types)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ecg"
+        make_competition(root, n_train=0, n_test=n_per_type * len(types), seed=seed, types=types, workers=workers)
+        rows, _ = _synthetic_rows(root, {"default": DigitizeConfig()})
+    table = pd.DataFrame(rows, columns=["measure", "value", "note"])
+    print(table.to_string(index=False))
+    return table
+
+
 def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = None) -> pd.DataFrame:
     """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
     the digitizer with it (the default one's step timings are printed)."""
@@ -111,30 +154,13 @@ def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = Non
         rows.append(("render_speed, 2-worker LocalCluster",
                      f"{render_speed(2 * len(types), 2, scheduler=LOCAL):.2f} images/s",
                      "Dask (--scheduler local), cluster start-up included"))
-
-        comp = find_competition(root)
-
-        test = read_test_csv(comp.test_csv)
-        kinds = pd.read_csv(comp.hidden / "test_types.csv", dtype={"id": str, "image_type": str})
-        kind_of = dict(zip(kinds["id"], kinds["image_type"]))
-        truth = {i: pd.read_csv(comp.hidden / "signals" / f"{i}.csv") for i, _ in test_ids(test)}
-        reports, timings = {}, []
-        for name, config in configs.items():
-            pred, fs_by_id, steps_of = _digitize_all(comp, test, config)
-            reports[name] = score_frames(truth, pred, fs_by_id)
-            if name == default:
-                timings = steps_of
+        snr_rows, timings = _synthetic_rows(root, configs, default)
 
     steps = pd.DataFrame(timings).fillna(0.0)
     for step in steps.columns:
         rows.append((f"digitize: {step}", f"{steps[step].mean():.3f} s/image",
                      f"max {steps[step].max():.3f} s, 1 process"))
-    for name, report in reports.items():
-        per_image = report.per_image.assign(image_type=lambda d: d["id"].map(kind_of))
-        for kind, group in per_image.groupby("image_type"):
-            rows.append((f"SNR type {kind}, {name}", f"{score_ratios(group['ratio'].to_numpy()):.2f} dB",
-                         f"{len(group)} synthetic test images"))
-        rows.append((f"SNR synthetic, all types, {name}", f"{report.snr_db:.2f} dB", f"{len(per_image)} images"))
+    rows += snr_rows
     for name, config in configs.items():
         heldout = evaluate_heldout(config)
         for image, snr in zip(heldout["id"], heldout["snr_db"]):

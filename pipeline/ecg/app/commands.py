@@ -1,4 +1,4 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, ship-segmenter.
+"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, synthetic, ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.core.io import atomic_path, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from pipeline.core.parallel import default_workers
 from pipeline.core.paths import work_dir
-from pipeline.ecg.app.bench import run_bench
+from pipeline.ecg.app.bench import run_bench, synthetic_table
 from pipeline.ecg.app.kaggle_commands import add_commands as add_kaggle_commands
 from pipeline.ecg.digitizer.digitize import SHIPPED_SEGMENTER, DigitizeConfig, digitize_file
 from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, read_checkpoint
@@ -27,7 +27,7 @@ from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_dirs
 from pipeline.ecg.evaluation.overlay import write_overlay
 from pipeline.ecg.evaluation.rhythm import rhythm_of_beats
-from pipeline.ecg.synth.render import make_competition
+from pipeline.ecg.synth.render import ALL_TYPES, make_competition
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -112,6 +112,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
               segmenter=_segmenter_arg(args.segmenter or "shipped"))
 
 
+def cmd_synthetic(args: argparse.Namespace) -> None:
+    types = tuple(args.types.split(",")) if args.types else ALL_TYPES
+    synthetic_table(args.seed, types, n_per_type=args.n_per_type, workers=args.workers)
+
+
 def cmd_ship_segmenter(args: argparse.Namespace) -> None:
     """Make a trained checkpoint the package's default (weights/segment_default.pt and its .json record)."""
     source = Path(args.checkpoint) if args.checkpoint else work_dir("ecg") / "model" / "segment.pt"
@@ -176,6 +181,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
                    help="row-segmentation checkpoint compared with the classical digitizer (default: shipped; none: classical only)")
     p.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("synthetic", help="SNR per type on a fresh synthetic test set of your own seed and "
+                                              "types (where constants are chosen; the bench's seed is not)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--types", metavar="T1,T2", help="image types, comma-separated (default: all nine)")
+    p.add_argument("--n-per-type", type=int, default=4)
+    p.add_argument("--workers", type=int, default=default_workers())
+    p.set_defaults(func=cmd_synthetic)
 
     p = commands.add_parser("ship-segmenter", help="make a trained checkpoint (default: stage1's) the "
                                                    "package's default segmenter, with its record")
