@@ -17,7 +17,6 @@ import pandas as pd
 
 from pipeline.core.badinput import robustness_row
 from pipeline.core.cluster import LOCAL
-from pipeline.core.errors import PipelineError
 from pipeline.ecg.app.badinput import cases as ecg_cases
 from pipeline.ecg.digitizer.digitize import DigitizeConfig, digitize_file, digitize_image
 from pipeline.ecg.evaluation.devsets import doubt_ranking, list_pages, score_pages
@@ -29,6 +28,8 @@ from pipeline.ecg.synth.render import IMAGE_TYPES, kaggle_frame, make_competitio
 from pipeline.ecg.training.segmenter_data import typed_shot
 
 BENCH_SEED = 12345
+Row = tuple[str, str, str]
+"""One line of the bench table: measure, value, note."""
 
 
 def peak_rss_gib() -> float:
@@ -51,11 +52,11 @@ def _digitize_all(comp, test, config) -> tuple[dict, dict, list[dict]]:
     return pred, fs_by_id, timings
 
 
-def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
+def devset_rows(configs: dict) -> list[Row]:
     """Pages others drew come first: per development set and config the overall SNR,
     then one row per page."""
     pages = list_pages()
-    rows: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
     for name, config in configs.items():
         scores = score_pages(pages, config)
         for s in scores.per_set.itertuples():
@@ -69,7 +70,7 @@ def devset_rows(configs: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def crumpled_rows(configs: dict, n: int = 8) -> list[tuple[str, str, str]]:
+def crumpled_rows(configs: dict, n: int = 8) -> list[Row]:
     """SNR on n crumpled kit-style prints (the training-only recipe; own seed stream, apart from the
     segmenter's pages): the creases, facet shading, grey grids and rotations the nine types lack."""
     shots = []
@@ -87,9 +88,6 @@ def crumpled_rows(configs: dict, n: int = 8) -> list[tuple[str, str, str]]:
         rows.append((f"SNR synthetic crumpled prints, {name}", f"{report.snr_db:.2f} dB",
                      f"{n} images, worst {worst:.2f} dB"))
     return rows
-
-
-Row = tuple[str, str, str]
 
 
 def _synthetic_rows(root: Path, configs: dict, timed: str | None = None) -> tuple[list[Row], list[dict]]:
@@ -118,10 +116,8 @@ def _synthetic_rows(root: Path, configs: dict, timed: str | None = None) -> tupl
 def synthetic_table(seed: int, types: tuple[str, ...], n_per_type: int = 4, workers: int = 1) -> pd.DataFrame:
     """SNR per type of the default digitizer on a fresh synthetic test set of your own seed and types
     (the bench's synthetic rows, which use BENCH_SEED and every type): where a change is measured and
-    its constants chosen without touching the bench's pages."""
-    unknown = [t for t in types if t not in IMAGE_TYPES]
-    if unknown or not types:
-        raise PipelineError(f"image types must be among {', '.join(sorted(IMAGE_TYPES))}, got {', '.join(types)}")
+    its constants chosen without touching the bench's pages. Unknown types: `make_competition`'s
+    PipelineError."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ecg"
         make_competition(root, n_train=0, n_test=n_per_type * len(types), seed=seed, types=types, workers=workers)
@@ -135,7 +131,7 @@ def run_bench(n_per_type: int = 4, workers: int = 1, segmenter: str | None = Non
     """The bench table; SNR per type for the classical digitizer and, when a segmenter is given, for
     the digitizer with it (the default one's step timings are printed)."""
     types = tuple(sorted(IMAGE_TYPES))
-    rows: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
     configs = {"classical": DigitizeConfig(segmenter=None)}
     if segmenter is not None:
         configs["segmenter"] = DigitizeConfig(segmenter=segmenter)

@@ -106,11 +106,17 @@ def lattice_residual(profile: np.ndarray, period: float, sigma: float,
     ok[:edge] = ok[n - edge:] = False  # the window runs off the image there
     if ok.sum() < 2:
         return np.zeros(n), ok
+    return _unwrapped_residual(local, ok, period), ok
+
+
+def _unwrapped_residual(local: np.ndarray, ok: np.ndarray, period: float) -> np.ndarray:
+    """px by which the lines stand off the lattice at each position of the 1-D coefficients `local`,
+    measured where `ok` (at least two places) and carried to the others by linear interpolation."""
     idx = np.flatnonzero(ok)
     # Unwrap only across measured positions: a gap without lines says nothing about the phase there.
     shift = -np.unwrap(np.angle(local[idx])) * period / (2 * np.pi)
     residual = shift - np.mean(shift)  # the lattice's phase is arbitrary, its period is not
-    return np.interp(np.arange(n, dtype=np.float64), idx, residual), ok
+    return np.interp(np.arange(len(local), dtype=np.float64), idx, residual)
 
 
 def column_source(profile: np.ndarray, px_per_mm: float, x_px_per_mm: float | None = None,
@@ -151,7 +157,12 @@ def column_source(profile: np.ndarray, px_per_mm: float, x_px_per_mm: float | No
 def straighten_columns(image: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The image with column u read from x = source[u] (linear interpolation; rows unchanged)."""
     h, w = image.shape[0], len(source)
-    map_x = np.broadcast_to(source.astype(np.float32)[None, :], (h, w)).copy()
+    return _remap_x(image, np.broadcast_to(source.astype(np.float32)[None, :], (h, w)).copy())
+
+
+def _remap_x(image: np.ndarray, map_x: np.ndarray) -> np.ndarray:
+    """The image with pixel (x, y) read from (map_x[y, x], y) (linear interpolation, white outside)."""
+    h, w = map_x.shape
     map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
     border = (255, 255, 255) if image.ndim == 3 else 0
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
@@ -196,9 +207,7 @@ def shift_field(grid: np.ndarray, period: float, sigma: float,
     column_ok[:edge] = column_ok[bw - edge:] = False
     if column_ok.sum() < 2 or ok.sum() < 2:
         return np.zeros((h, w), np.float32)
-    idx = np.flatnonzero(column_ok)
-    along = -np.unwrap(np.angle(column[idx])) * period / (2 * np.pi)
-    along = np.interp(np.arange(bw, dtype=np.float64), idx, along - along.mean())
+    along = _unwrapped_residual(column, column_ok, period)
     off_column = -np.angle(local * np.conj(column)[None, :]) * period / (2 * np.pi)
     weight = ok.astype(np.float32)
     spread = 4 * sigma / FIELD_STEP
@@ -243,8 +252,4 @@ def page_shift_field(grid: np.ndarray, darkness: np.ndarray, px_per_mm: float,
 
 def follow_field(image: np.ndarray, field: np.ndarray) -> np.ndarray:
     """The image with pixel (x, y) read from (x + field[y, x], y) (linear interpolation)."""
-    h, w = field.shape
-    map_x = np.arange(w, dtype=np.float32)[None, :] + field
-    map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
-    border = (255, 255, 255) if image.ndim == 3 else 0
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return _remap_x(image, np.arange(field.shape[1], dtype=np.float32)[None, :] + field)
