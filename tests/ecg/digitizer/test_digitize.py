@@ -13,6 +13,7 @@ from pipeline.ecg.evaluation.metric import image_ratio
 from pipeline.ecg.layout import LEADS, lead_window, n_samples
 
 render = pytest.importorskip("pipeline.ecg.synth.render")
+scan = pytest.importorskip("pipeline.ecg.synth.degrade.scan")
 
 
 def rendered(fs: int, seed: int, image_type: str = "0001"):
@@ -60,11 +61,18 @@ def test_result_shapes_and_record(clean_result):
     assert not {d.kind for d in doubts(diag)} & {"failed", "no_grid", "grid_unstable", "row_fallback"}
 
 
-@pytest.mark.parametrize("image_type,fs,floor", [("0003", 250, 10.0), ("0004", 1000, 8.0)])
-def test_scanned_pages_snr(image_type, fs, floor):
-    record, image = rendered(fs, 21, image_type)
-    result = digitize_image(image, fs)
-    assert snr_db(record, result, fs) >= floor
+def test_colour_scan_snr():
+    record, image = rendered(250, 21, "0003")
+    assert snr_db(record, digitize_image(image, 250), 250) >= 10.0
+
+
+def test_drop_out_black_and_white_scan_snr():
+    """A colour print through a drop-out b/w scanner (the grid vanishes, the trace stays)."""
+    record = render.simulate_record(1000, np.random.default_rng(21))
+    page = render.render_page(record, 1000, np.random.default_rng(22))
+    rng = np.random.default_rng(23)
+    image = scan.bw_finish(scan.place_on_scanner(page, rng).image, rng)
+    assert snr_db(record, digitize_image(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), 1000), 1000) >= 8.0
 
 
 def test_bad_files_raise_or_fall_back(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.layout import DEFAULT_LAYOUT
-from pipeline.ecg.synth.degrade import IMAGE_TYPES, TRAINING_TYPES, TYPE_NAMES, RenderedPage, degrade
+from pipeline.ecg.synth.degrade import IMAGE_TYPES, TRAINING_TYPES, TYPE_NAMES, RenderedPage, degrade, scan
 from pipeline.ecg.synth.degrade.screen import ScreenConfig, screen_photo
 from pipeline.ecg.synth.degrade.warp import Field, Ripple, Warp, apply_homography, camera_homography, warp_page
 from pipeline.ecg.synth.render import ALL_TYPES, random_style, render_page
@@ -172,11 +172,39 @@ def test_field_too_steep_is_refused() -> None:
         warp.forward(np.array([[1.0, 2.0]]))
 
 
-def test_black_and_white_types_are_two_level(pages: list[RenderedPage]) -> None:
+def test_black_and_white_types_are_grey_and_mostly_black_or_white(pages: list[RenderedPage]) -> None:
     for image_type in ("0004", "0012"):
-        shot = degrade(pages[0], image_type, rng_for(9, image_type))
-        assert set(np.unique(shot.image)) <= {0, 255}
-        assert np.array_equal(shot.image[..., 0], shot.image[..., 1])
+        for seed in range(3):
+            shot = degrade(pages[0], image_type, rng_for(seed, image_type))
+            assert np.array_equal(shot.image[..., 0], shot.image[..., 1])
+            grey = shot.image[..., 0]
+            assert ((grey < 64) | (grey > 191)).mean() > 0.85  # the real 0004 page: 0.87
+
+
+def test_a_grey_print_speckles_paper_and_prints_the_kit_grid_dark() -> None:
+    """The real 0004 page: paper a speckle of about 10 % dark pixels, the kit's pink minor lines a
+    denser speckle, its red major lines nearly black; the trace black."""
+    h, w = 400, 600
+    img = np.full((h, w, 3), 255, np.uint8)
+    img[:, 100:600:40] = (254, 223, 219)  # kit minor lines (RGB)
+    img[:, 20:600:200] = (255, 0, 0)  # kit major lines
+    img[200:203, :] = (0, 0, 0)  # a trace
+    out = scan.grey_print_finish(img, np.random.default_rng(3))[..., 0].astype(float) / 255.0
+    dark = out < 0.5
+    paper = np.ones(w, bool)
+    paper[100:600:40] = paper[20:600:200] = False
+    paper_rows = np.r_[0:190, 215:h]
+    assert 0.01 < dark[np.ix_(paper_rows, paper)].mean() < 0.2
+    assert dark[paper_rows][:, 100:600:40].mean() > dark[np.ix_(paper_rows, paper)].mean() + 0.05
+    assert dark[paper_rows][:, 20:600:200].mean() > 0.9
+    assert dark[201, :].mean() > 0.95
+
+
+def test_black_and_white_scans_are_grey_prints_or_drop_out_scans(pages: list[RenderedPage]) -> None:
+    """Both kinds of 0004 occur: a drop-out scan loses the grid (few dark pixels), a grey print keeps it
+    and speckles the paper."""
+    dark = [(degrade(pages[0], "0004", rng_for(seed, "0004")).image[..., 0] < 128).mean() for seed in range(12)]
+    assert min(dark) < 0.05 < max(dark)
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +244,10 @@ def test_paths_are_sub_pixel_exact_on_every_type(dot_page: RenderedPage, image_t
     err = np.array(errors)
     assert len(err) > 250
     bias, scatter = np.abs(err.mean(axis=0)).max(), np.median(np.abs(err))
-    # the crumpled prints carry the kit's pixel noise (sd up to 30 grey levels): more scatter, no bias
-    assert bias < 0.03 and scatter < (0.2 if image_type in TRAINING_TYPES else 0.1), (bias, scatter)
+    # the crumpled prints carry the kit's pixel noise (sd up to 30 grey levels) and grey prints (0004) a
+    # speckle: more scatter, and the mean of 300 dots moves by about 0.015 px from that noise alone
+    noisy = image_type in TRAINING_TYPES or image_type == "0004"
+    assert bias < (0.05 if noisy else 0.03) and scatter < (0.3 if noisy else 0.1), (bias, scatter)
 
 
 def test_crumple_fields_shade_in_facets_and_folds() -> None:

@@ -1,4 +1,4 @@
-"""Flatbed scans: 0001 the clean render, 0003 a colour print scanned in colour, 0004 scanned
+"""Flatbed scans: 0001 the clean render, 0003 a colour print scanned in colour, 0004 printed and scanned
 black-and-white; and the scanner's placement and finish that the stained, damaged and mouldy types share."""
 
 from __future__ import annotations
@@ -41,11 +41,35 @@ class BwConfig:
     dust: tuple[int, int] = (100, 1500)
 
 
+@dataclass(frozen=True)
+class GreyPrintConfig:
+    """A page printed on a black-and-white printer and scanned black-and-white, as the competition's real
+    0004 page (shared/heldout/kaggle-real 46930936-0004) is: the printer turns colour into its grey
+    (luminance), so the kit's red major lines print nearly black and its pink minor lines light grey; the
+    scanner thresholds a noisy grey, so paper and light grey become a speckle whose density follows the
+    grey (on the real page: 10 % of paper pixels dark, 20 % on minor lines, 75 % on major lines)."""
+
+    scale: tuple[float, float] = (0.95, 1.0)
+    """The scan's size against the page (the real page is 0.97 of ours)."""
+    noise_sigma: tuple[float, float] = (25.0, 45.0)
+    """Grey levels of pixel noise before the threshold: what turns paper into speckle."""
+    speckle_sigma: tuple[float, float] = (0.2, 0.5)
+    """Blur (px) of that noise, so that specks come in small clumps, as scanned."""
+    threshold: tuple[float, float] = (180.0, 200.0)
+    """Grey below which the scanner prints black."""
+    finish_blur: tuple[float, float] = (0.3, 0.6)
+    """Blur (px) of the black-and-white result: the real page was resampled after scanning (13 greys)."""
+
+
 SCAN = ScanConfig()
 MILD_SCAN = ScanConfig(cast=(0.95, 1.02), offset=(-6.0, 4.0))
 """The scanner of the stained, damaged and mouldy types: a milder colour cast, so the paper's own
 discolouration is what shows."""
 BW = BwConfig()
+GREY_PRINT = GreyPrintConfig()
+GREY_PRINT_SHARE = 0.75
+"""Share of 0004 pages printed in grey (the rest: a colour print through a drop-out scanner, grid gone).
+The one real 0004 page we have is a grey print."""
 
 
 def placement(page: RenderedPage, rng: np.random.Generator, cfg: ScanConfig = SCAN) -> np.ndarray:
@@ -94,6 +118,19 @@ def bw_finish(img: np.ndarray, rng: np.random.Generator, cfg: BwConfig = BW) -> 
     return np.repeat(bw[..., None], 3, axis=2)
 
 
+def grey_print_finish(img: np.ndarray, rng: np.random.Generator, cfg: GreyPrintConfig = GREY_PRINT) -> np.ndarray:
+    """uint8 RGB printed in grey and scanned black-and-white: luminance, noise, threshold, a light blur."""
+    h, w = img.shape[:2]
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    noise = rng.standard_normal((h, w)).astype(np.float32)
+    speckle = uniform(rng, cfg.speckle_sigma)
+    noise = cv2.GaussianBlur(noise, (0, 0), speckle)
+    noise *= np.float32(uniform(rng, cfg.noise_sigma) / max(float(noise.std()), 1e-6))
+    bw = np.where(grey + noise < uniform(rng, cfg.threshold), 0.0, 255.0).astype(np.float32)
+    out = np.clip(cv2.GaussianBlur(bw, (0, 0), uniform(rng, cfg.finish_blur)) + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(out[..., None], 3, axis=2)
+
+
 def clean(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
     """0001: the clean render itself."""
     return page
@@ -106,6 +143,10 @@ def scan_colour(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
 
 
 def scan_bw(page: RenderedPage, rng: np.random.Generator) -> RenderedPage:
-    """0004, a colour print scanned black-and-white."""
+    """0004, printed in grey and scanned black-and-white (GREY_PRINT_SHARE of pages), or a colour print
+    through a drop-out scanner."""
+    if rng.random() < GREY_PRINT_SHARE:
+        page = place_on_scanner(page, rng, replace(SCAN, scale=GREY_PRINT.scale))
+        return replace(page, image=grey_print_finish(page.image, rng))
     page = place_on_scanner(page, rng)
     return replace(page, image=bw_finish(page.image, rng))
