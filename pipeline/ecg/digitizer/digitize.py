@@ -133,12 +133,19 @@ def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.n
     return near
 
 
-def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
+def _traced_end(traces: list[RowTrace], run: int = 16, cap: int = 3) -> float | None:
     """Median over rows of where each trace's continuous ink ends (right edge of the last column of
-    the last stretch of `run` columns almost all holding ink along the path)."""
+    the last stretch of `run` columns almost all holding ink along the path: a run touching the one
+    before it, at least half the row's median ink. A pen stroke is connected and solid, while a path
+    hopping over a b/w scan's speckle past the trace's end finds ink in most columns, but faint (specks
+    blurred) and in runs that often do not touch). The pen's faint round cap, up to `cap` columns past
+    that stretch, still counts."""
     ends = []
     for tr in traces:
-        has = np.isfinite(tr.raw)
+        if not np.isfinite(tr.raw).any():
+            continue
+        joined = np.isfinite(tr.raw) & _touches_previous(tr.top, tr.bottom)
+        has = joined & (tr.ink >= 0.5 * float(np.median(tr.ink[np.isfinite(tr.raw)])))
         if has.sum() < run:
             continue
         cs = np.concatenate([[0], np.cumsum(has)])
@@ -148,8 +155,20 @@ def _traced_end(traces: list[RowTrace], run: int = 16) -> float | None:
         last = int(dense[-1]) + run - 1
         while not has[last]:
             last -= 1
+        for _ in range(cap):
+            if last + 1 >= len(joined) or not joined[last + 1]:
+                break
+            last += 1
         ends.append(tr.x0 + last + 0.5)
     return float(np.median(ends)) if ends else None
+
+
+def _touches_previous(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Per column, whether its ink run and the previous column's overlap (within half a pixel)."""
+    out = np.zeros(len(top), bool)
+    with np.errstate(invalid="ignore"):
+        out[1:] = (top[1:] <= bottom[:-1] + 0.5) & (bottom[1:] >= top[:-1] - 0.5)
+    return out
 
 
 def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:

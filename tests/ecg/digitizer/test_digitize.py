@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import PipelineError
-from pipeline.ecg.digitizer.digitize import Digitized, digitize_file, digitize_image, safe_digitize_file
+from pipeline.ecg.digitizer.digitize import Digitized, _traced_end, digitize_file, digitize_image, safe_digitize_file
+from pipeline.ecg.digitizer.trace import RowTrace
 from pipeline.ecg.evaluation.failures import doubts
 from pipeline.ecg.evaluation.metric import image_ratio
 from pipeline.ecg.layout import LEADS, lead_window, n_samples
@@ -73,6 +74,27 @@ def test_drop_out_black_and_white_scan_snr():
     rng = np.random.default_rng(23)
     image = scan.bw_finish(scan.place_on_scanner(page, rng).image, rng)
     assert snr_db(record, digitize_image(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), 1000), 1000) >= 8.0
+
+
+def _row(top: np.ndarray, ink: np.ndarray) -> RowTrace:
+    """A RowTrace of runs 3 px tall starting at `top` (NaN: no ink) with path ink `ink`."""
+    raw = np.where(np.isfinite(top), top + 1.5, np.nan)
+    return RowTrace(x0=100, y=raw, raw=raw, path=np.zeros(len(top), np.int64), ink=ink.astype(np.float32),
+                    top=top, bottom=top + 3.0)
+
+
+def test_traced_end_is_where_the_stroke_ends_not_the_speckle_after_it():
+    """Past the trace's end a path over a b/w scan's speckle finds ink in most columns, but faint and
+    in runs that do not touch; the stroke's own faint cap still counts."""
+    rng = np.random.default_rng(0)
+    n_trace, n_speckle = 400, 120
+    top = np.concatenate([50.0 + np.zeros(n_trace), rng.choice([20.0, 35.0, 60.0, 75.0], n_speckle)])
+    ink = np.concatenate([np.full(n_trace, 0.95), rng.uniform(0.3, 0.6, n_speckle)])
+    ink[n_trace - 2:n_trace] = 0.3  # the pen's round cap, fainter
+    top[n_trace:][rng.random(n_speckle) < 0.15] = np.nan
+    assert _traced_end([_row(top, ink)]) == pytest.approx(100 + n_trace - 0.5)
+    # Touching, solid runs all the way: the stroke goes on.
+    assert _traced_end([_row(np.full(520, 50.0), np.full(520, 0.9))]) == pytest.approx(100 + 520 - 0.5)
 
 
 def test_bad_files_raise_or_fall_back(tmp_path):
