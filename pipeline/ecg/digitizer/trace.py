@@ -388,9 +388,15 @@ def _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, t
             inner = -1.0e300
             for k in range(i, c):
                 inner = max(inner, float(path[k] * direction))
-            beyond_start = not entered or outmost > _edge(top, bot, i - 1, direction) * direction + 1.0
-            if beyond_start and outmost > _edge(top, bot, c, direction) * direction + 1.0 \
-                    and outmost - inner >= depth and (not entered or _steep_end(top, bot, i, c, direction)):
+            start_reach = _edge(top, bot, i - 1, direction) * direction
+            end_reach = _edge(top, bot, c, direction) * direction
+            apex = (not entered or outmost > start_reach + 1.0) and outmost > end_reach + 1.0
+            # A thick pen's inverted V: the path kept to the baseline ink inside the V's notch, the
+            # runs on both sides are the V's tall flanks, and the stroke beyond the notch reaches as
+            # far as the nearer of them (a pulse's edge beside a lead's start has one tall side only).
+            near = min(start_reach, end_reach)
+            inside = entered and outmost >= near - 1.0 and near - inner >= depth
+            if (apex or inside) and outmost - inner >= depth and (not entered or _steep_end(top, bot, i, c, direction)):
                 return c, ys
             return -1, ys
         # The next column's ink touching this run, nearest its outer end.
@@ -415,6 +421,11 @@ def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, 
     retreats from column i-1's, while the stroke goes on beyond it and, within max_width columns,
     comes back to the path's run, reaching at least `depth` px beyond the path it replaces. In those
     columns the path moves to the stroke's extreme pixel.
+
+    The same notch shows inside an inverted V drawn with a thick pen (a b/w scan's strokes are 3-8 px):
+    the flanks merge with the baseline, the path stays on the baseline ink in the V's white wedge, and
+    the stroke above the wedge is cut off from the path's run. There the stroke need only reach as far
+    as the nearer of the two tall flanks beside the notch.
     """
     out = path.copy()
     n = path.shape[0]
