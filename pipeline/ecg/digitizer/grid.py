@@ -478,13 +478,40 @@ def _on_grid_phase(flagged: np.ndarray, period: float, tol: float = 1.2) -> np.n
     return out
 
 
+LINE_CORE_DROP = 0.15
+"""A thick line band keeps the rows whose page-wide ink coverage is within this of its best row's (a
+black major line's rows cover 0.9-0.96 of the page, the rows of a baseline running along it 0.4-0.5).
+0.15 and 0.3 read alike on own-seed grey prints; 0.15 is the narrower cut."""
+
+
+def _line_cores(rows: np.ndarray, coverage: np.ndarray, max_band: int) -> np.ndarray:
+    """Of the page-wide line rows, each band wider than max_band cut to its line: the rows covered
+    almost as fully as its best one, at most max_band of them. A trace whose baseline runs along a
+    grid line (ecg-image-kit draws baselines on major lines) widens that line's band page-wide."""
+    out = rows.copy()
+    ys = np.nonzero(rows)[0]
+    if len(ys) == 0:
+        return out
+    for band in np.split(ys, np.nonzero(np.diff(ys) > 1)[0] + 1):
+        if len(band) <= max_band:
+            continue
+        cov = coverage[band]
+        core = band[cov >= cov.max() - LINE_CORE_DROP]
+        core = core[np.argsort(coverage[core])[::-1][:max_band]]
+        out[band] = False
+        out[core] = True
+    return out
+
+
 def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cover: float = 0.35,
-                      col_cover: float = 0.35) -> np.ndarray:
+                      col_cover: float = 0.35, max_band: int = 4) -> np.ndarray:
     """Zero thin straight grid lines left in an ink map (grey or thresholded scans).
 
     Within strips of the page, rows (columns) that hold ink along much of their length, in many
     strips, at the grid's phase (rows every `period` px) are grid lines; their pixels are removed
-    except where ink continues beyond the line (a trace crossing or running along it).
+    except where ink continues beyond the line (a trace crossing or running along it). A line is at
+    most max_band rows; a wider band page-wide is cut to its line (_line_cores), a wider band within
+    one strip is a trace running along the line there and is kept.
     """
     binary = ink > 0.35
     out = ink.copy()
@@ -499,10 +526,10 @@ def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cove
             continue
         # A grid line crosses the page: keep rows flagged in many strips, so that a trace running
         # flat along a strip (or along a grid line there) is never taken for a line.
-        lines &= _on_grid_phase(lines.mean(axis=1) >= 0.4, period)[:, None]
+        lines &= _line_cores(_on_grid_phase(lines.mean(axis=1) >= 0.4, period), b.mean(axis=1), max_band)[:, None]
         if not lines.any():
             continue
-        drop = _unsupported_lines(np.ascontiguousarray(b), lines, size, 4)
+        drop = _unsupported_lines(np.ascontiguousarray(b), lines, size, max_band)
         out[drop.T if transpose else drop] = 0.0
     return out
 

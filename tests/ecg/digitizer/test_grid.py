@@ -177,3 +177,27 @@ def test_grid_lines_three_pixels_thick_go_whole_when_the_period_is_slightly_off(
     out = remove_grid_lines(ink, 7.51)
     assert max(out[c - 1:c + 2].max() for c in centres) == 0.0
     assert out[180, 100:250].min() == 1.0
+
+
+def test_a_grid_line_under_every_baseline_still_goes_where_the_trace_leaves_it():
+    """ecg-image-kit draws each row's baseline on a major line. On a grey print the line is as black as
+    the trace, and the trace's flat stretches widen the line's band page-wide, beyond a line's width:
+    that band was kept whole, so the path rode the line under every P, QRS and T wave."""
+    ink = np.zeros((400, 2048), np.float32)
+    period = 7.874
+    centres = [20 + int(round(5 * period * k)) for k in range(10)]
+    for c in centres:
+        ink[c:c + 2] = 1.0
+    baseline = centres[5]
+    ink[baseline - 3:baseline] = 1.0  # the trace's baseline runs along the line's top ...
+    for x0 in range(100, 2000, 200):  # ... and leaves it for a T wave every 200 px
+        ink[baseline - 3:baseline, x0:x0 + 60] = 0.0
+        ink[baseline - 30:baseline - 27, x0:x0 + 60] = 1.0
+    out = remove_grid_lines(ink, period)
+    t_waves = np.concatenate([np.arange(x0 + 5, x0 + 55) for x0 in range(100, 2000, 200)])
+    assert out[baseline:baseline + 2, t_waves].max() == 0.0  # the line goes under the T waves
+    assert out[baseline - 30:baseline - 27, t_waves].min() == 1.0  # the waves stay
+    near_waves = np.concatenate([np.arange(x0 - 5, x0 + 65) for x0 in range(100, 2000, 200)])
+    flat = np.setdiff1d(np.arange(50, 2000), near_waves)
+    assert out[baseline - 3:baseline, flat].min() == 1.0  # and so does the baseline along the line
+    assert max(out[c:c + 2].max() for c in centres if c != baseline) == 0.0
