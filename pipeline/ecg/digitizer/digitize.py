@@ -363,7 +363,7 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     timings["rows"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    prob = trace_probability(grid.ink, config.probability)
+    prob = trace_probability(grid.ink, config.probability, grid.grid_lines)
     timings["ink"] = time.perf_counter() - t
     candidates = {INK_CLASSICAL: [prob] * len(found.bands)}
     if config.segmenter is not None and len(found.bands) == N_ROWS:

@@ -85,6 +85,8 @@ class GridResult:
     shift_field: np.ndarray | None = field(default=None, repr=False)
     """Per pixel of `image`, how far right of it (px) the straightened page showed it (None: not
     moved; see `lattice.shift_field`)."""
+    grid_lines: np.ndarray | None = field(default=None, repr=False)
+    """Bool mask of the ink pixels removed as grid lines (grey and b/w pages; None: none removed)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map (N, 2) page (x, y) points back to the original image's coordinates."""
@@ -536,7 +538,15 @@ def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cove
 
 def ink_map(image: np.ndarray, feat: ColourFeatures | None = None,
             grid_period: float | None = None) -> tuple[np.ndarray, bool]:
-    """(ink strength in [0, 1] per pixel, whether the page has colour).
+    """(ink strength in [0, 1] per pixel, whether the page has colour): see ink_and_grid_lines."""
+    ink, colour, _ = ink_and_grid_lines(image, feat, grid_period)
+    return ink, colour
+
+
+def ink_and_grid_lines(image: np.ndarray, feat: ColourFeatures | None = None, grid_period: float | None = None
+                       ) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    """(ink strength in [0, 1] per pixel, whether the page has colour, the pixels removed as grid
+    lines or None).
 
     Darkness minus beta * chroma (beta fitted so that a coloured grid's pixels score about zero; 0 on
     a grey page; never more than the grid's own darkness, so a dark trace tinted by the page stays),
@@ -554,9 +564,12 @@ def ink_map(image: np.ndarray, feat: ColourFeatures | None = None,
     ink = ink * np.float32(1.0 / (0.85 * top))
     np.clip(ink, 0.0, 1.0, out=ink)
     ink = ink.astype(np.float32, copy=False)
+    lines = None
     if not colour and grid_period:
-        ink = remove_grid_lines(ink, grid_period)
-    return remove_frame_lines(ink), colour
+        kept = remove_grid_lines(ink, grid_period)
+        lines = (ink > 0.35) & (kept == 0.0)
+        ink = kept
+    return remove_frame_lines(ink), colour, lines
 
 
 def _long_runs(binary: np.ndarray, min_len: int) -> np.ndarray:
@@ -668,10 +681,10 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
             page = follow_field(page, shift)
             feat = colour_features(page)
             flags.append(Flag.WARP_FOLLOWED)
-    ink, colour = ink_map(page, feat, period.px_per_mm if period.found else None)
+    ink, colour, lines = ink_and_grid_lines(page, feat, period.px_per_mm if period.found else None)
     width = estimate_line_width(ink)
     cal = Calibration(px_per_mm=period.px_per_mm, rotation_deg=rotation, grid_found=period.found,
                       colour=colour, line_width_px=width, flags=tuple(flags),
                       grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
     return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect,
-                      column_source=source, shift_field=shift)
+                      column_source=source, shift_field=shift, grid_lines=lines)

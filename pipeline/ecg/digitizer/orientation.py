@@ -112,9 +112,10 @@ def turned_grid(grid: GridResult) -> GridResult:
     matrix = (flip @ np.vstack([grid.rotation_matrix, [0.0, 0.0, 1.0]]))[:2]
     source = None if grid.column_source is None else (w - 1.0) - grid.column_source[::-1]
     shift = None if grid.shift_field is None else -grid.shift_field[::-1, ::-1]
+    lines = None if grid.grid_lines is None else np.ascontiguousarray(grid.grid_lines[::-1, ::-1])
     return GridResult(image=cv2.rotate(grid.image, cv2.ROTATE_180), ink=np.ascontiguousarray(grid.ink[::-1, ::-1]),
-                      calibration=grid.calibration, rotation_matrix=matrix,
-                      rectification=grid.rectification, column_source=source, shift_field=shift)
+                      calibration=grid.calibration, rotation_matrix=matrix, rectification=grid.rectification,
+                      column_source=source, shift_field=shift, grid_lines=lines)
 
 
 def turned_result(result: Digitized, degrees: int, paths_turned_by: int, shape: tuple[int, int]) -> Digitized:

@@ -13,6 +13,7 @@ from pipeline.ecg.digitizer.grid import (
     colour_features,
     estimate_grid_period,
     estimate_rotation,
+    ink_and_grid_lines,
     ink_map,
     load_image,
     remove_grid_lines,
@@ -201,3 +202,23 @@ def test_a_grid_line_under_every_baseline_still_goes_where_the_trace_leaves_it()
     flat = np.setdiff1d(np.arange(50, 2000), near_waves)
     assert out[baseline - 3:baseline, flat].min() == 1.0  # and so does the baseline along the line
     assert max(out[c:c + 2].max() for c in centres if c != baseline) == 0.0
+
+
+def test_the_grid_lines_removed_from_a_grey_page_are_kept_as_a_mask():
+    """The pixels a grey page's grid lines took from the ink map, for the tracer's grid_line_floor: the
+    lines away from the trace, not the trace; a colour page removes none."""
+    period = 7.874
+    img = np.full((600, 900, 3), 255, np.uint8)
+    for k in range(25):
+        c = 10 + int(round(5 * period * k))
+        img[c:c + 2] = 0
+        img[:, c:c + 2] = 0
+    cv2.line(img, (50, 300 - 80), (850, 300 + 80), (0, 0, 0), 3)  # a trace crossing the lines
+    ink, colour, lines = ink_and_grid_lines(img, grid_period=period)
+    assert not colour and lines is not None
+    assert lines[10, 330:360].all() and not ink[10, 330:360].any()  # between two vertical lines
+    on_trace = np.array([[int(round(300 - 80 + 160 * (x - 50) / 800)), x] for x in range(100, 800, 7)])
+    assert not lines[on_trace[:, 0], on_trace[:, 1]].any()
+    assert (ink[on_trace[:, 0], on_trace[:, 1]] > 0.5).all()
+    assert ink_and_grid_lines(grid_page())[2] is None
+    assert np.array_equal(ink_map(img, grid_period=period)[0], ink)

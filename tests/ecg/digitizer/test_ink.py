@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
+from pipeline.ecg.digitizer.trace import trace_row
 
 
 def test_specks_removed_strokes_kept() -> None:
@@ -72,3 +73,25 @@ def test_row_maps_keep_ink_at_lead_starts_even_where_the_net_sees_none() -> None
     keep[10:14] = True
     (m,) = row_maps(ink, rows, ProbabilityConfig(background_floor=0.05), keep_columns=keep)
     assert (m[5, 10:14] == 1.0).all() and (m[5, :10] == 0.0).all() and (m[5, 14:] == 0.0).all()
+
+
+def test_a_trace_gone_with_its_grid_line_is_followed_along_the_line() -> None:
+    """Where a b/w scan's trace ran inside a grid line as black as itself, it went with the line. The
+    line's pixels keep grid_line_floor: never a run (below run_threshold), but the path follows them
+    instead of leaping to another row's trace within reach."""
+    h, w = 240, 400
+    ink = np.zeros((h, w), np.float32)
+    ink[99:102, 10:390] = 1.0  # the row's trace on its baseline ...
+    ink[99:102, 150:210] = 0.0  # ... gone with the grid line it ran inside
+    ink[150:153, 101:320] = 1.0  # another row's trace
+    lines = np.zeros((h, w), bool)
+    lines[99:102, :] = True
+    prob = trace_probability(ink, ProbabilityConfig(), lines)
+    assert prob[100, 180] == np.float32(ProbabilityConfig().grid_line_floor) and prob[100, 50] > 0.9
+    assert prob[20, 180] == 0.0
+    followed = trace_row(prob, (40, 230), (10, 390), 100.0)
+    assert np.abs(followed.path - 100).max() <= 2
+    assert np.isnan(followed.raw[160 - followed.x0:200 - followed.x0]).all()  # a gap, read across
+    bare = trace_probability(ink, ProbabilityConfig(grid_line_floor=0.0), lines)
+    leapt = trace_row(bare, (40, 230), (10, 390), 100.0)
+    assert np.abs(leapt.path - 100).max() > 40
