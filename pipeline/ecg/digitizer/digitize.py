@@ -82,6 +82,13 @@ class DigitizeConfig:
     this weight on their second differences (signals.vertex_fit); None reads the curve at each
     sample's x. Chosen on two fresh synthetic test sets, never on the dev sets: weights 1, 3 and 10
     all lift every image type there; 3 scored best overall."""
+    start_guard_px: float = 2.0
+    """Step 7: each lead's values come only from curve points at least this far right of its first
+    sample. ecg-image-kit draws the calibration pulse up to t = 0 and the previous lead up to each
+    column boundary, so the pulse's falling edge (a stroke 2-3 px wide) stands on the first sample's x;
+    its points pulled sample 0 half-way up the pulse (46930936-0001, 250 Hz: leads I / II / III read
+    +0.49 / +0.16 / -0.36 mV there). Chosen on own seeds: 0 / 1 / 2 / 3 px read 23.46 / 23.47 / 23.88 /
+    23.53 dB (seed 777, seven types x 6) and 19.89 / 19.85 / 19.91 / 19.92 (seed 4242, 0009 and 0012)."""
     rectify: RectifyConfig | None = RectifyConfig()
     """Step 1, perspective rectification of photographed pages (None: off)."""
     segmenter: str | None = None
@@ -340,11 +347,9 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     for r, tr in enumerate(traces):
         conf = np.isfinite(tr.raw) * np.clip(tr.ink / 0.5, 0.0, 1.0)
         rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
-    # Nothing left of a lead's first sample is that lead: ecg-image-kit draws the calibration pulse
-    # up to t = 0 (its top's corner would be read as the first samples) and the previous lead up to
-    # a column boundary; the vertical mark on the boundary itself is masked by the tracer.
+    # Nothing at or left of a lead's first sample is that lead (see DigitizeConfig.start_guard_px).
     # The fit carries a lead's end slope on over the separator the tracer masked there, no further.
-    signals, quality = cut_leads(rows, layout, fs, start_guard=0.0, smooth=config.sample_smoothing,
+    signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,

@@ -198,3 +198,4 @@ def test_shipped_segmenter_runs_when_asked_and_does_not_lose_a_clean_page(clean_
     assert set(doubts) == {"classical", "net"} and result.diagnostics["ink_doubts"].keys() == {"classical"}
     assert learned.diagnostics["ink_source"] == min(doubts, key=lambda k: (doubts[k], k != "classical"))
     assert learned.diagnostics["doubt"] == doubts[learned.diagnostics["ink_source"]]
+

@@ -195,6 +195,26 @@ def test_a_point_of_the_pulse_before_the_first_sample_is_not_used():
     assert np.abs(guarded).max() < 0.05
 
 
+def test_the_pulse_edge_read_right_of_the_first_sample_is_not_used():
+    """As traced on the real page 46930936-0001 (250 Hz, row 0): the pulse's falling edge, a stroke
+    2-3 px wide standing on the first sample's x, is read as points from 1 mV down to the trace up to
+    1.7 px right of it. The digitizer's guard (DigitizeConfig.start_guard_px) keeps them out; with none,
+    lead I's sample 0 read 0.49 mV above the trace."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    x0, fs = 117.61, 250
+    edge_x = x0 + np.linspace(0.1, 1.7, 40)
+    edge_mv = np.linspace(1.0, 0.0, 40)
+    trace_x = x0 + np.arange(2.4, 200.0, 1.0)
+    row = row_signal(np.r_[x0 - 0.6, edge_x, trace_x], -np.r_[1.0, edge_mv, np.full(len(trace_x), -0.06)] * PX_PER_MV,
+                     0.0, PX_PER_MV, 116)
+    x = x0 + np.arange(100) / fs * PX_PER_S
+    bare, _ = sample_row(row, x, start_guard=0.0, smooth=3.0)
+    assert bare[0] > 0.2
+    guarded, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0)
+    assert np.abs(guarded - (-0.06)).max() < 0.02
+
+
 def _polyline_points(values: np.ndarray, knots: np.ndarray, per_px: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Points along the straight segments joining (knots, values): per_px points per pixel of the
     segment's length, as a trace read along pixel rows gives many points on a steep flank."""
