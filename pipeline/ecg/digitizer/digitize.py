@@ -89,6 +89,13 @@ class DigitizeConfig:
     its points pulled sample 0 half-way up the pulse (46930936-0001, 250 Hz: leads I / II / III read
     +0.49 / +0.16 / -0.36 mV there). Chosen on own seeds: 0 / 1 / 2 / 3 px read 23.46 / 23.47 / 23.88 /
     23.53 dB (seed 777, seven types x 6) and 19.89 / 19.85 / 19.91 / 19.92 (seed 4242, 0009 and 0012)."""
+    end_guard_px: float = 2.0
+    """Step 7: ... and only from points at least this far left of its last sample: the kit's separator
+    bar, 6.3 px wide, is centred on the next column boundary, a sample after the last. With the start
+    guard at 2 px, chosen on own seeds: end guards -1 (the old 1 px margin) / 0 / 1 / 2 px read 23.88 /
+    23.93 / 24.05 / 23.98 dB (seed 777, seven types x 6), 19.91 / 19.85 / 19.98 / 20.43 (4242, 0009 and
+    0012), 14.65 / - / 14.82 / 14.80 (4242, 0005 and 0006); 2 px is the best sum over the eleven types
+    and the bar's half-width."""
     rectify: RectifyConfig | None = RectifyConfig()
     """Step 1, perspective rectification of photographed pages (None: off)."""
     segmenter: str | None = None
@@ -350,7 +357,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # Nothing at or left of a lead's first sample is that lead (see DigitizeConfig.start_guard_px).
     # The fit carries a lead's end slope on over the separator the tracer masked there, no further.
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
-                                 reach=BAR_REACH_MM * layout.px_per_mm)
+                                 reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

@@ -99,7 +99,8 @@ def _fit_knots(x: np.ndarray, v: np.ndarray, knots: np.ndarray, read: np.ndarray
 
 
 def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None,
-               smooth: float | None = None, reach: float = np.inf) -> tuple[np.ndarray, float]:
+               smooth: float | None = None, reach: float = np.inf,
+               end_guard: float | None = None) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
@@ -111,6 +112,8 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     its first sample (0: none left of it). Left of a lead's first sample lies other ink: ecg-image-kit
     draws the calibration pulse right up to t = 0 (falling edge on the first sample's x) and the
     previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
+    end_guard (px): likewise, the right end uses only points at least this far left of its last
+    sample (the separator bar on the next column boundary stands 3 px either side of it).
 
     smooth: when given, the values are fitted to all points (see vertex_fit) instead of read off the
     curve at x_of_t (evenly spaced); reach (px): how far beyond the window's first and last points
@@ -120,7 +123,7 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
         return np.zeros(0), 0.0
     first = float(x_of_t.min())
     lo = first - 1.0 if start_guard is None else first + float(start_guard)
-    hi = float(x_of_t.max()) + 1.0
+    hi = float(x_of_t.max()) + 1.0 if end_guard is None else float(x_of_t.max()) - float(end_guard)
     sel = (row.x >= lo) & (row.x <= hi)
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
@@ -138,12 +141,13 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
 
 
 def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
-              smooth: float | None = None, reach: float = np.inf) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              smooth: float | None = None, reach: float = np.inf,
+              end_guard: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
-    start_guard, smooth, reach: see sample_row (applied to every lead).
+    start_guard, smooth, reach, end_guard: see sample_row (applied to every lead).
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -161,7 +165,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
             else:
                 t = sample_times(fs, lead)
                 key = lead
-            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard, smooth, reach)
+            values, q = sample_row(rows[r], layout.x_of_time(t), start_guard, smooth, reach, end_guard)
             signals[key] = values
             quality[key] = q
     return signals, quality

@@ -215,6 +215,26 @@ def test_the_pulse_edge_read_right_of_the_first_sample_is_not_used():
     assert np.abs(guarded - (-0.06)).max() < 0.02
 
 
+def test_the_separator_bar_before_the_next_column_is_not_used():
+    """The kit's separator bar (6.3 px wide) is centred on the next column's boundary, one sample after
+    a lead's last: its edge is read as points from -0.35 to +0.35 mV within 1.5 px of the last sample.
+    The digitizer's end guard (DigitizeConfig.end_guard_px) keeps them out of the lead's end."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    fs = 250
+    x = 120.0 + np.arange(100) / fs * PX_PER_S
+    last = x[-1]
+    trace_x = np.arange(100.0, last - 1.6, 1.0)
+    bar_x = last + np.linspace(-1.5, 1.0, 40)
+    bar_mv = np.linspace(0.35, -0.35, 40)
+    mv = np.r_[np.full(len(trace_x), 0.1), bar_mv]
+    row = row_signal(np.r_[trace_x, bar_x], -mv * PX_PER_MV, 0.0, PX_PER_MV, 99)
+    bare, _ = sample_row(row, x, start_guard=0.0, smooth=3.0)
+    assert np.abs(bare[-3:] - 0.1).max() > 0.05
+    guarded, _ = sample_row(row, x, start_guard=0.0, smooth=3.0, end_guard=DigitizeConfig().end_guard_px)
+    assert np.abs(guarded - 0.1).max() < 0.02
+
+
 def _polyline_points(values: np.ndarray, knots: np.ndarray, per_px: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Points along the straight segments joining (knots, values): per_px points per pixel of the
     segment's length, as a trace read along pixel rows gives many points on a steep flank."""
