@@ -53,6 +53,7 @@ from pipeline.ecg.digitizer.trace import (
     excursion_runs,
     gap_runs,
     page_pen_radius,
+    runs_touch_previous,
     shared_ink_runs,
     trace_row,
 )
@@ -156,10 +157,11 @@ def _traced_end(traces: list[RowTrace], run: int = 16, cap: int = 3) -> float | 
     that stretch, still counts."""
     ends = []
     for tr in traces:
-        if not np.isfinite(tr.raw).any():
+        found = np.isfinite(tr.raw)
+        if not found.any():
             continue
-        joined = np.isfinite(tr.raw) & _touches_previous(tr.top, tr.bottom)
-        has = joined & (tr.ink >= 0.5 * float(np.median(tr.ink[np.isfinite(tr.raw)])))
+        joined = found & runs_touch_previous(tr.top, tr.bottom)
+        has = joined & (tr.ink >= 0.5 * float(np.median(tr.ink[found])))
         if has.sum() < run:
             continue
         cs = np.concatenate([[0], np.cumsum(has)])
@@ -175,14 +177,6 @@ def _traced_end(traces: list[RowTrace], run: int = 16, cap: int = 3) -> float | 
             last += 1
         ends.append(tr.x0 + last + 0.5)
     return float(np.median(ends)) if ends else None
-
-
-def _touches_previous(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    """Per column, whether its ink run and the previous column's overlap (within half a pixel)."""
-    out = np.zeros(len(top), bool)
-    with np.errstate(invalid="ignore"):
-        out[1:] = (top[1:] <= bottom[:-1] + 0.5) & (bottom[1:] >= top[:-1] - 0.5)
-    return out
 
 
 def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:

@@ -480,6 +480,9 @@ def _on_grid_phase(flagged: np.ndarray, period: float, tol: float = 1.2) -> np.n
     return out
 
 
+LINE_INK = 0.35
+"""Ink from which a pixel counts as part of a grid line (remove_grid_lines) and, once removed, as a
+removed line pixel (ink_and_grid_lines)."""
 LINE_CORE_DROP = 0.15
 """A thick line band keeps the rows whose page-wide ink coverage is within this of its best row's (a
 black major line's rows cover 0.9-0.96 of the page, the rows of a baseline running along it 0.4-0.5).
@@ -515,7 +518,7 @@ def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cove
     most max_band rows; a wider band page-wide is cut to its line (_line_cores), a wider band within
     one strip is a trace running along the line there and is kept.
     """
-    binary = ink > 0.35
+    binary = ink > LINE_INK
     out = ink.copy()
     for transpose, cover, size in ((False, row_cover, strip), (True, col_cover, 2 * strip)):
         b = binary.T if transpose else binary
@@ -567,7 +570,7 @@ def ink_and_grid_lines(image: np.ndarray, feat: ColourFeatures | None = None, gr
     lines = None
     if not colour and grid_period:
         kept = remove_grid_lines(ink, grid_period)
-        lines = (ink > 0.35) & (kept == 0.0)
+        lines = (ink > LINE_INK) & (kept == 0.0)
         ink = kept
     return remove_frame_lines(ink), colour, lines
 

@@ -1005,10 +1005,20 @@ def excursion_runs(trace: RowTrace, baseline: float, reach: float, min_length: i
     return runs(far, min_length)
 
 
+def runs_touch_previous(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Per column, whether its ink run and the previous column's overlap (within half a pixel); False
+    for the first column and wherever either has no run."""
+    out = np.zeros(len(top), bool)
+    with np.errstate(invalid="ignore"):
+        out[1:] = (top[1:] <= bottom[:-1] + 0.5) & (bottom[1:] >= top[:-1] - 0.5)
+    return out
+
+
 def breaks_of_row(tr: RowTrace, px_per_mm: float) -> np.ndarray:
     """x of one row's breaks: ink gaps up to 2 mm long, and adjacent columns whose ink runs do not touch."""
-    top, bot = tr.top, tr.bottom
+    top = tr.top
     ok = np.isfinite(top)
+    touch = runs_touch_previous(tr.top, tr.bottom)
     xs: list[float] = []
     i = 0
     while i < len(top) - 1:
@@ -1020,7 +1030,7 @@ def breaks_of_row(tr: RowTrace, px_per_mm: float) -> np.ndarray:
                 xs.append(tr.x0 + 0.5 * (i + j))
             i = j
             continue
-        if ok[i] and ok[i + 1] and (top[i + 1] > bot[i] + 0.5 or bot[i + 1] < top[i] - 0.5):
+        if ok[i] and ok[i + 1] and not touch[i + 1]:
             xs.append(tr.x0 + i + 0.5)
         i += 1
     return np.asarray(xs)
