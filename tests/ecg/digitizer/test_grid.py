@@ -204,6 +204,28 @@ def test_a_grid_line_under_every_baseline_still_goes_where_the_trace_leaves_it()
     assert max(out[c:c + 2].max() for c in centres if c != baseline) == 0.0
 
 
+def test_a_flat_baseline_between_the_lines_is_no_grid_line():
+    """A row's baseline lies in one pixel row across most of a grey page; where it falls within a pixel
+    of the grid's phase (between two major lines, on a minor line's place) it was taken for a grid line
+    and erased along its flat stretches, so the tracer left it for the lead's label (real b/w scan
+    46930936-0004, aVR / aVL / V1 / V6). A grid line covers the page as fully as the other lines do;
+    a baseline leaves its row at every wave."""
+    ink = np.zeros((400, 2048), np.float32)
+    period = 7.874
+    centres = [20 + int(round(5 * period * k)) for k in range(10)]
+    for c in centres:
+        ink[c:c + 2] = 1.0
+    baseline = centres[5] + int(round(2 * period))  # where a minor line would be
+    ink[baseline:baseline + 3, 150:1900] = 1.0
+    for x0 in range(200, 1850, 150):  # a wave every 150 px leaves the baseline's row
+        ink[baseline:baseline + 3, x0:x0 + 50] = 0.0
+        ink[baseline - 30:baseline - 27, x0:x0 + 50] = 1.0
+    out = remove_grid_lines(ink, period)
+    assert max(out[c:c + 2].max() for c in centres) == 0.0
+    assert out[baseline:baseline + 3, 160:190].min() == 1.0
+    assert (out[baseline:baseline + 3] == ink[baseline:baseline + 3]).all()
+
+
 def test_the_grid_lines_removed_from_a_grey_page_are_kept_as_a_mask():
     """The pixels a grey page's grid lines took from the ink map, for the tracer's grid_line_floor: the
     lines away from the trace, not the trace; a colour page removes none."""
