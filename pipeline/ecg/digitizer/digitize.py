@@ -120,10 +120,11 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
     layout = found.layout
     x_lo = int(np.floor(layout.x0)) - 1
     x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
+    bars = separator_bars(found)
 
     def trace(r: int, line_width: float) -> RowTrace:
         return trace_row(maps[r], found.bands[r], (x_lo, x_hi), layout.baselines[r], line_width, config.trace,
-                         bars_near=_lead_starts(layout), bar_reach=BAR_REACH_MM * layout.px_per_mm,
+                         bars_near=bars, bar_reach=BAR_REACH_MM * layout.px_per_mm,
                          px_per_mm=layout.px_per_mm)
 
     traces = [trace(r, 0.0) for r in range(len(found.bands))]
@@ -131,6 +132,13 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
     if pen is None:
         return traces
     return [trace(r, 2.0 * pen) if tr.radius > PEN_TOLERANCE * pen else tr for r, tr in enumerate(traces)]
+
+
+def separator_bars(found: DetectedLayout) -> list[float]:
+    """x of the bars the tracer masks at each lead's start: placed from the separators found when they
+    agree, not from the traces' end, whose guess (before the pen is known) can sit px off the bars; on a
+    b/w scan their ragged ends were then read as signal at the lead's end."""
+    return _lead_starts(found.with_pen(0.0).layout)
 
 
 def _lead_starts(layout: PageLayout) -> list[float]:

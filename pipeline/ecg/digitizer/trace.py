@@ -61,6 +61,10 @@ class TraceConfig:
     """Farthest from a lead's start that ink above the path may rejoin it (complete_starts): a QRS
     lasts up to 0.12 s, 3 mm at 25 mm/s. Below the path apex_width_mm applies, as the lead's label
     hangs there and a letter rejoins within its own width."""
+    bar_half_width_mm: float = 0.4
+    """Half the width of a lead separator bar (ecg-image-kit draws it 6.26 px wide at 200 dpi,
+    centred on the column boundary): complete_starts looks for a lead's first stroke from the first
+    column right of it, not inside it."""
 
 
 @dataclass(frozen=True)
@@ -895,9 +899,10 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
                                               c.bridge_floor)
         if len(bars_near):
             at = np.asarray(bars_near, dtype=np.float64)
-            keep = np.searchsorted(xs, at + 2.0) < len(xs)
+            past_bar = at + c.bar_half_width_mm * px_per_mm
+            keep = np.searchsorted(xs, past_bar) < len(xs)
             firsts = np.searchsorted(xs, at[keep]).astype(np.int64)
-            starts = np.searchsorted(xs, at[keep] + 2.0).astype(np.int64)
+            starts = np.searchsorted(xs, past_bar[keep]).astype(np.int64)
             started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
                                       c.run_threshold, c.bridge, c.bridge_floor,
                                       int(round(c.apex_width_mm * px_per_mm)), int(round(c.start_width_mm * px_per_mm)),

@@ -8,11 +8,19 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
-from pipeline.ecg.digitizer.digitize import Digitized, _traced_end, digitize_file, digitize_image, safe_digitize_file
+from pipeline.ecg.digitizer.digitize import (
+    Digitized,
+    _traced_end,
+    digitize_file,
+    digitize_image,
+    safe_digitize_file,
+    separator_bars,
+)
+from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.digitizer.trace import RowTrace
 from pipeline.ecg.evaluation.failures import doubts
 from pipeline.ecg.evaluation.metric import image_ratio
-from pipeline.ecg.layout import LEADS, lead_window, n_samples
+from pipeline.ecg.layout import LEADS, PageLayout, lead_window, n_samples
 
 render = pytest.importorskip("pipeline.ecg.synth.render")
 scan = pytest.importorskip("pipeline.ecg.synth.degrade.scan")
@@ -110,6 +118,22 @@ def test_traced_end_is_where_the_stroke_ends_not_the_speckle_after_it():
     assert _traced_end([_row(top, ink)]) == pytest.approx(100 + n_trace - 0.5)
     # Touching, solid runs all the way: the stroke goes on.
     assert _traced_end([_row(np.full(520, 50.0), np.full(520, 0.9))]) == pytest.approx(100 + 520 - 0.5)
+
+
+def test_separator_bars_stand_where_the_separators_are_not_where_the_end_guess_puts_them():
+    """On the real b/w scan 46930936-0004 the traces' end, guessed before the pen is known, put the
+    bars 2.4 px right of the printed ones, and their ragged ends were traced as the lead's end."""
+    px_per_s, x0 = 196.85, 117.6
+    col = 2.5 * px_per_s
+    printed = [x0 + k * col for k in range(1, 4)]
+    off = 2.4
+    found = DetectedLayout(layout=PageLayout(x0=x0 + off), bands=(), row_strength=(), row_ends=(),
+                           separators=tuple(printed), x_end=x0 + 10 * px_per_s + off)
+    assert np.allclose(separator_bars(found)[1:], printed, atol=0.3)
+    # No separators found: the end's guess is all there is.
+    alone = DetectedLayout(layout=PageLayout(x0=x0 + off), bands=(), row_strength=(), row_ends=(),
+                           x_end=x0 + 10 * px_per_s + off)
+    assert separator_bars(alone)[0] == pytest.approx(x0 + off, abs=0.01)
 
 
 def test_bad_files_raise_or_fall_back(tmp_path):
