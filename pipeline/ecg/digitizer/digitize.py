@@ -80,9 +80,12 @@ class DigitizeConfig:
     """Also move well-traced limb leads onto Einthoven's relations (not only repair bad ones)."""
     sample_smoothing: float | None = 3.0
     """Step 7: each lead's values are those whose straight segments fit all its traced points, with
-    this weight on their second differences (signals.vertex_fit); None reads the curve at each
-    sample's x. Chosen on two fresh synthetic test sets, never on the dev sets: weights 1, 3 and 10
-    all lift every image type there; 3 scored best overall."""
+    this weight on their second differences at 500 Hz (signals.vertex_fit; other rates scale it by
+    signals.smoothing_at); None reads the curve at each sample's x. Chosen on two fresh synthetic
+    test sets, never on the dev sets: weights 1, 3 and 10 all lift every image type there; 3 scored
+    best overall. Scaling it with the knot spacing's cube (against its square or none) was chosen on
+    own seeds 777 / 4242 (0009, 0012) / 4242 (0004): 23.01 / 23.12 / 23.14, 20.84 / 20.90 / 20.91 and
+    17.35 / 17.62 / 17.72 dB (none / square / cube)."""
     start_guard_px: float = 2.0
     """Step 7: each lead's values come only from curve points at least this far right of its first
     sample. ecg-image-kit draws the calibration pulse up to t = 0 and the previous lead up to each

@@ -20,6 +20,21 @@ from pipeline.ecg.layout import LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_windo
 
 BAD_QUALITY = 0.5
 
+SMOOTHING_STEP_PX = 25.0 * (200.0 / 25.4) / 500.0
+"""Knot spacing (px) at which a smoothing weight is given: 500 Hz at 25 mm/s on a 200 dpi page, where
+DigitizeConfig.sample_smoothing was chosen."""
+
+
+def smoothing_at(smooth: float, step_px: float) -> float:
+    """The second-difference weight for knots step_px apart that penalises a given curvature of the
+    polyline (in px) as `smooth` does at SMOOTHING_STEP_PX.
+
+    A knot's second difference grows with the square of its spacing and there are fewer knots, while
+    the traced points (the data term) stay as many: the same penalty costs the spacing's cube. Without
+    it a weight fit for 500 Hz cut the R waves of 250 Hz records, whose apexes are single knots
+    (46930936-0001 read its peaks 5-12 % low), and barely smoothed 1000 Hz ones."""
+    return smooth * (SMOOTHING_STEP_PX / step_px) ** 3
+
 
 @dataclass(frozen=True)
 class RowSignal:
@@ -116,8 +131,8 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     sample (the separator bar on the next column boundary stands 3 px either side of it).
 
     smooth: when given, the values are fitted to all points (see vertex_fit) instead of read off the
-    curve at x_of_t (evenly spaced); reach (px): how far beyond the window's first and last points
-    the fit carries their slope on (vertex_fit).
+    curve at x_of_t (evenly spaced), with this weight at SMOOTHING_STEP_PX (see smoothing_at); reach
+    (px): how far beyond the window's first and last points the fit carries their slope on (vertex_fit).
     """
     if len(x_of_t) == 0:
         return np.zeros(0), 0.0
@@ -130,7 +145,8 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     if smooth is None or len(x_of_t) < 3:
         values = np.interp(x_of_t, row.x[sel], row.mv[sel])
     else:
-        values = vertex_fit(row.x[sel], row.mv[sel], x_of_t, smooth, reach=reach)
+        step = float(x_of_t[1] - x_of_t[0])
+        values = vertex_fit(row.x[sel], row.mv[sel], x_of_t, smoothing_at(smooth, step), reach=reach)
     if len(row.confidence):
         cols = row.x_first + np.arange(len(row.confidence), dtype=np.float64)
         conf = np.interp(x_of_t, cols, row.confidence, left=0.0, right=0.0)
