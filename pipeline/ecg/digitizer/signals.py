@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from pipeline.ecg.layout import LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
+from pipeline.ecg.layout import DEFAULT_LAYOUT, LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
 
 BAD_QUALITY = 0.5
 
-SMOOTHING_STEP_PX = 25.0 * (200.0 / 25.4) / 500.0
+SMOOTHING_STEP_PX = DEFAULT_LAYOUT.px_per_s / 500.0
 """Knot spacing (px) at which a smoothing weight is given: 500 Hz at 25 mm/s on a 200 dpi page, where
 DigitizeConfig.sample_smoothing was chosen."""
 

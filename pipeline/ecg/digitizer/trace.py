@@ -899,10 +899,10 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
                                               c.bridge_floor)
         if len(bars_near):
             at = np.asarray(bars_near, dtype=np.float64)
-            past_bar = at + c.bar_half_width_mm * px_per_mm
-            keep = np.searchsorted(xs, past_bar) < len(xs)
+            past_bar = np.searchsorted(xs, at + c.bar_half_width_mm * px_per_mm)
+            keep = past_bar < len(xs)
             firsts = np.searchsorted(xs, at[keep]).astype(np.int64)
-            starts = np.searchsorted(xs, past_bar[keep]).astype(np.int64)
+            starts = past_bar[keep].astype(np.int64)
             started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
                                       c.run_threshold, c.bridge, c.bridge_floor,
                                       int(round(c.apex_width_mm * px_per_mm)), int(round(c.start_width_mm * px_per_mm)),
