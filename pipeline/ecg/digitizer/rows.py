@@ -286,13 +286,14 @@ def _separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, drift: 
 
 def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float, tol_px: float,
                        reach_px: float = 0.0, tight_px: float = 0.0) -> tuple[float | None, int]:
-    """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, how many were used):
-    each separator within tol_px of where x0_guess puts its boundary votes for x0.
+    """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, how many were used).
 
-    When none is that near (x0_guess comes from the traces' end, which a scan can lose on a grid
-    line), a full set, one separator on every boundary within tight_px of their exact spacing,
-    found with x0 within reach_px of the guess, places it: QRS strokes and grid remnants that pass
-    for bars seldom stand at three exactly spaced x."""
+    Every boundary holding a separator within tol_px of where x0_guess puts it votes for x0; when all
+    of them vote, that places it. Otherwise a full set, one separator on every boundary within
+    tight_px of their exact spacing, found with x0 within reach_px of the guess, places it: x0_guess
+    comes from the traces' end, which a scan can lose on a grid line or a screen photo 1 mm short,
+    and then a lone QRS stroke or grid remnant near a boundary outvotes the real bars, whereas such
+    marks seldom stand at three exactly spaced x. Failing both, the partial vote stands."""
     col_px = DURATION_S / N_COLUMNS * px_per_s
     votes = []
     for k in range(1, N_COLUMNS):
@@ -300,10 +301,19 @@ def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float
         near = [x for x in separators if abs(x - expect) <= tol_px]
         if near:
             votes.append(min(near, key=lambda x: abs(x - expect)) - k * col_px)
-    if votes:
+    if len(votes) == N_COLUMNS - 1:
         return float(np.median(votes)), len(votes)
+    full = _full_separator_set(separators, x0_guess, col_px, reach_px, tight_px)
+    if full is not None:
+        return full, N_COLUMNS - 1
+    return (float(np.median(votes)), len(votes)) if votes else (None, 0)
+
+
+def _full_separator_set(separators: list[float], x0_guess: float, col_px: float, reach_px: float,
+                        tight_px: float) -> float | None:
+    """x0 of the exactly spaced full set of separators (see x0_from_separators) nearest x0_guess."""
     if reach_px <= 0 or not separators:
-        return None, 0
+        return None
     seps = np.asarray(separators, dtype=np.float64)
     best: tuple[float, float] | None = None  # (distance from the guess, x0)
     for x in seps:
@@ -316,7 +326,7 @@ def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float
                 x0 = float(np.median(full))
                 if best is None or abs(x0 - x0_guess) < best[0]:
                     best = (abs(x0 - x0_guess), x0)
-    return (None, 0) if best is None else (best[1], N_COLUMNS - 1)
+    return None if best is None else best[1]
 
 
 def scale_from_separators(separators: list[float], x_end: float, px_per_s: float,

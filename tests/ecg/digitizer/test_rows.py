@@ -91,6 +91,28 @@ def test_x0_from_a_full_set_of_exactly_spaced_separators_when_the_guess_is_off()
     assert x0_from_separators(loose, guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm) == (None, 0)
 
 
+def test_a_full_set_of_separators_outranks_a_lone_mark_near_the_guess() -> None:
+    """A screen photo lost the traces' last 8 px, so x_end put t = 0 8 px early. The real bars stand
+    8 px right of where that guess puts the boundaries, just beyond 1 mm; a QRS stroke 2 px from the
+    7.5 s boundary's guess is the only mark within 1 mm. Measured on an own-seed screen photo
+    (611146833): the lone mark placed t = 0 6.4 px left of the truth, the full set 1.9 px right."""
+    mm, pps = 7.9, 197.5
+    col = 2.5 * pps
+    true_x0 = 117.2
+    bars = [true_x0 + k * col + d for k, d in ((1, 0.3), (2, -0.2), (3, 0.4))]
+    guess = true_x0 - 8.5
+    stroke = guess + 3 * col + 2.0
+    seps = sorted(bars + [stroke, 387.8, 655.3, 851.5, 1252.3, 1765.2])
+    x0, n = x0_from_separators(seps, guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm)
+    assert n == 3 and abs(x0 - true_x0) < 0.5
+    # All three boundaries voting still place it by their vote, as before.
+    x0, n = x0_from_separators(bars, true_x0 + 1.0, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm)
+    assert n == 3 and abs(x0 - true_x0) < 0.5
+    # Without an exactly spaced set, the lone mark's vote stands.
+    x0, n = x0_from_separators([stroke, 655.3], guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm)
+    assert n == 1 and abs(x0 - (stroke - 3 * col)) < 1e-9
+
+
 def test_scale_from_separators_takes_the_boundaries_that_lie_on_one_line() -> None:
     """A page with no grid, read at the 200 dpi guess while it was printed 1.3 % smaller: a pen lift
     found 6 px before the guessed 2.5 s boundary is nearer to the guess than the true one 17 px after
