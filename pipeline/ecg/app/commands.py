@@ -1,4 +1,5 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, synthetic, ship-segmenter.
+"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, synthetic, time-axis,
+ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -27,11 +28,13 @@ from pipeline.ecg.evaluation.heldout import evaluate_heldout
 from pipeline.ecg.evaluation.metric import score_dirs
 from pipeline.ecg.evaluation.overlay import write_overlay
 from pipeline.ecg.evaluation.rhythm import rhythm_of_beats
+from pipeline.ecg.evaluation.time_axis import time_axis_table
 from pipeline.ecg.synth.render import ALL_TYPES, make_competition
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    make_competition(Path(args.out), n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+    types = tuple(args.types.split(",")) if args.types else ALL_TYPES
+    make_competition(Path(args.out), n_train=args.n_train, n_test=args.n_test, seed=args.seed, types=types,
                      workers=args.workers)
     print(f"synthetic competition written to {args.out}")
 
@@ -117,6 +120,16 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
     synthetic_table(args.seed, types, n_per_type=args.n_per_type, workers=args.workers)
 
 
+def cmd_time_axis(args: argparse.Namespace) -> None:
+    table = time_axis_table(Path(args.competition), args.id or ())
+    cols = ["id", "type", "fs", "x0_spread_px", "px_per_s_spread_pct", "row_residual_px", "x0_error_px",
+            "px_per_s_error_pct"]
+    print(table[cols].to_string(index=False))
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            table.to_csv(tmp, index=False)
+
+
 def cmd_ship_segmenter(args: argparse.Namespace) -> None:
     """Make a trained checkpoint the package's default (weights/segment_default.pt and its .json record)."""
     source = Path(args.checkpoint) if args.checkpoint else work_dir("ecg") / "model" / "segment.pt"
@@ -140,6 +153,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=6)
     p.add_argument("--n-test", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--types", metavar="T1,T2", help="image types, comma-separated (default: all nine)")
     p.add_argument("--workers", type=int, default=default_workers())
     p.set_defaults(func=cmd_render)
 
@@ -189,6 +203,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-per-type", type=int, default=4)
     p.add_argument("--workers", type=int, default=default_workers())
     p.set_defaults(func=cmd_synthetic)
+
+    p = commands.add_parser("time-axis", help="each row's own x0 and px/s against the digitizer's, on the "
+                                              "test pages of a synthetic competition (truth in hidden/)")
+    p.add_argument("competition", metavar="COMP_DIR", help="a folder written by 'render' (its ecg/ subfolder)")
+    p.add_argument("--id", action="append", metavar="ID", help="only this page (repeatable; default: all)")
+    p.add_argument("--csv", help="also write the per-page table here")
+    p.set_defaults(func=cmd_time_axis)
 
     p = commands.add_parser("ship-segmenter", help="make a trained checkpoint (default: stage1's) the "
                                                    "package's default segmenter, with its record")

@@ -103,6 +103,25 @@ class GridResult:
         xy = xy @ inv[:, :2].T + inv[:, 2]
         return self.rectification.to_original(xy) if self.rectification.applied else xy
 
+    def to_page(self, xy: np.ndarray, iterations: int = 3) -> np.ndarray:
+        """Map (N, 2) original image points onto the page (the inverse of to_original; the shift
+        field, given per page pixel, is undone by a few fixed-point steps)."""
+        xy = np.array(xy, dtype=np.float64)
+        if self.rectification.applied:
+            xy = self.rectification.to_rectified(xy)
+        m = self.rotation_matrix
+        xy = xy @ m[:, :2].T + m[:, 2]
+        if self.column_source is not None:
+            xy[:, 0] = np.interp(xy[:, 0], self.column_source, np.arange(len(self.column_source), dtype=np.float64))
+        if self.shift_field is not None and len(xy):
+            h, w = self.shift_field.shape
+            rows = np.clip(np.nan_to_num(np.rint(xy[:, 1])), 0, h - 1).astype(int)
+            moved = xy[:, 0].copy()
+            for _ in range(iterations):
+                cols = np.clip(np.nan_to_num(np.rint(xy[:, 0])), 0, w - 1).astype(int)
+                xy[:, 0] = moved - self.shift_field[rows, cols]
+        return xy
+
 
 # ------------------------------------------------------------------------------------------- reading
 def load_image(path: str | Path) -> np.ndarray:

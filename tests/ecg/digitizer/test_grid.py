@@ -8,6 +8,8 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitizer.grid import (
+    Calibration,
+    GridResult,
     as_bgr,
     calibrate,
     colour_features,
@@ -17,7 +19,9 @@ from pipeline.ecg.digitizer.grid import (
     ink_map,
     load_image,
     remove_grid_lines,
+    rotation_matrix,
 )
+from pipeline.ecg.digitizer.rectify import Rectification
 
 
 def grid_page(period: float = 7.874, size: tuple[int, int] = (900, 1200), angle: float = 0.0) -> np.ndarray:
@@ -244,3 +248,22 @@ def test_the_grid_lines_removed_from_a_grey_page_are_kept_as_a_mask():
     assert (ink[on_trace[:, 0], on_trace[:, 1]] > 0.5).all()
     assert ink_and_grid_lines(grid_page())[2] is None
     assert np.array_equal(ink_map(img, grid_period=period)[0], ink)
+
+
+def test_to_page_undoes_to_original_through_every_map() -> None:
+    """Homography, deskew, straightened columns and a shift field: a page point sent to the original
+    image and back lands where it started (to sub-pixel, the shift field being read per pixel)."""
+    h, w = 400, 600
+    homography = np.array([[1.02, 0.03, -12.0], [-0.01, 0.99, 7.0], [2e-5, -1e-5, 1.0]])
+    source = np.arange(w, dtype=np.float64) + 3.0 * np.sin(np.arange(w) / 90.0)  # monotone column map
+    shift = np.tile(1.5 * np.cos(np.arange(w) / 70.0), (h, 1)).astype(np.float32)
+    grid = GridResult(image=np.zeros((h, w, 3), np.uint8), ink=np.zeros((h, w), np.float32),
+                      calibration=Calibration(px_per_mm=7.874, rotation_deg=0.8, grid_found=True, colour=True),
+                      rotation_matrix=rotation_matrix((h, w), 0.8),
+                      rectification=Rectification(homography=homography, applied=True),
+                      column_source=source, shift_field=shift)
+    rng = np.random.default_rng(1)
+    page = np.stack([rng.uniform(50, w - 50, 200), rng.uniform(50, h - 50, 200)], axis=1)
+    back = grid.to_page(grid.to_original(page))
+    assert np.abs(back - page).max() < 0.05
+    assert np.abs(grid.to_original(page) - page).max() > 5.0  # the maps do move points

@@ -1,0 +1,113 @@
+"""How straight the digitizer's time axis is on a synthetic page: each row's own x of t = 0 and px per
+second, fitted to the truth's sample positions mapped onto the digitizer's page, against the single x0
+and px/s the digitizer reads every row with.
+
+A photo whose page corners were found wrong keeps a projective residual after rectification: rows then
+start at different x (shear) or run at different px/s (keystone), and a row read with the page's one
+axis is early or late by tens of ms. This measures it on pages we drew (hidden `*.paths.npz` and
+`*.meta.json`), so a fix to the rectification can be judged row by row, not only by the SNR.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.core.errors import PipelineError
+from pipeline.ecg.digitizer import DigitizeConfig, digitize_image
+from pipeline.ecg.digitizer.grid import GridResult, calibrate, load_image
+from pipeline.ecg.digitizer.rectify import flatten_page
+from pipeline.ecg.layout import DURATION_S, MM_PER_S, N_COLUMNS, ROWS, column_window, lead_column
+
+RESIDUAL_QUANTILE = 95
+"""Percentile of |x - fitted x| reported as a row's residual (the largest is a lone bar or pulse)."""
+
+
+@dataclass(frozen=True)
+class RowAxis:
+    """One row's time axis on the page: x = x0 + t * px_per_s, and how far its samples stray from it."""
+
+    x0: float
+    px_per_s: float
+    residual_px: float
+
+
+def sample_times(key: str, n: int, fs: int, kit: bool) -> np.ndarray:
+    """Times (s) of the n drawn samples of path "lead@row": a 3x4 row's column starts at its boundary
+    (c * 2.5 s) when the kit draws it, else at its first sample's own time."""
+    lead, row = key.rsplit("@", 1)
+    if int(row) == len(ROWS) - 1:
+        return np.arange(n) / fs
+    c = lead_column(lead)
+    start = column_window(fs, c)[0]
+    t0 = c * DURATION_S / N_COLUMNS if kit else start / fs
+    return t0 + np.arange(n) / fs
+
+
+def fit_row_axes(points: Mapping[str, np.ndarray], times: Mapping[str, np.ndarray]) -> list[RowAxis]:
+    """Per row (0-3), the least-squares line x = x0 + t * px_per_s through its paths' page points
+    ("lead@row" -> (n, 2) x, y) at their times; rows without points are left out."""
+    axes = []
+    for row in range(len(ROWS)):
+        keys = [k for k in points if k.endswith(f"@{row}")]
+        if not keys:
+            continue
+        x = np.concatenate([points[k][:, 0] for k in keys])
+        t = np.concatenate([times[k] for k in keys])
+        ok = np.isfinite(x)
+        slope, x0 = np.polyfit(t[ok], x[ok], 1)
+        res = np.abs(x[ok] - (x0 + slope * t[ok]))
+        axes.append(RowAxis(float(x0), float(slope), float(np.percentile(res, RESIDUAL_QUANTILE))))
+    return axes
+
+
+def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, kit: bool,
+                   config: DigitizeConfig = DigitizeConfig()) -> dict[str, object]:
+    """The rows' own time axes on the digitizer's page (calibrated as the digitizer calibrates it) and
+    the digitizer's x0 and px/s: its x0 error on each row (px) and px/s error (%)."""
+    flat, rect = flatten_page(image, config.rectify)
+    grid: GridResult = calibrate(flat, rect)
+    on_page = {k: grid.to_page(p) for k, p in paths.items()}
+    axes = fit_row_axes(on_page, {k: sample_times(k, len(p), fs, kit) for k, p in paths.items()})
+    read = digitize_image(image, fs, config).diagnostics
+    turned = any(str(f).startswith("turned") for f in read.get("flags", []))
+    x0, pps = float(read.get("x0", np.nan)), float(read.get("px_per_mm", np.nan)) * MM_PER_S
+    if turned:
+        x0 = pps = float("nan")  # read on the page turned round: another frame
+    speeds = np.array([a.px_per_s for a in axes])
+    return {
+        "row_x0": [round(a.x0, 2) for a in axes],
+        "row_px_per_s": [round(a.px_per_s, 3) for a in axes],
+        "row_residual_px": [round(a.residual_px, 2) for a in axes],
+        "x0_spread_px": round(float(np.ptp([a.x0 for a in axes])), 2),
+        "px_per_s_spread_pct": round(float(100 * np.ptp(speeds) / np.mean(speeds)), 3),
+        "digitizer_x0": round(x0, 2),
+        "x0_error_px": [round(x0 - a.x0, 2) for a in axes],
+        "px_per_s_error_pct": [round(100 * (pps / a.px_per_s - 1.0), 3) for a in axes],
+    }
+
+
+def time_axis_table(competition: Path, ids: Sequence[str] = ()) -> pd.DataFrame:
+    """page_time_axis for every test image of a synthetic competition folder (or the given ids), with
+    its image type: one row per page."""
+    hidden, test = competition / "hidden", competition / "test"
+    if not hidden.is_dir():
+        raise PipelineError(f"{competition}: no hidden/ folder (time-axis truth needs a synthetic competition)")
+    stems = list(ids) or sorted(p.stem for p in test.glob("*.png"))
+    out = []
+    for stem in tqdm(stems, desc="time axis", unit="page"):
+        meta_path, paths_path = hidden / f"{stem}.meta.json", hidden / f"{stem}.paths.npz"
+        if not meta_path.exists() or not paths_path.exists():
+            raise PipelineError(f"{competition}: {stem} has no hidden meta.json / paths.npz")
+        meta = json.loads(meta_path.read_text())
+        with np.load(paths_path) as z:
+            paths = {k: z[k] for k in z.files}
+        row = page_time_axis(load_image(test / f"{stem}.png"), paths, int(meta["fs"]), bool(meta.get("kit")))
+        out.append({"id": stem, "type": meta.get("image_type", ""), "fs": int(meta["fs"]), **row})
+    return pd.DataFrame(out)
