@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitizer.doubt import doubt_score
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
-from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, load_image
+from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, colour_features, load_image, row_x_periods
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
 from pipeline.ecg.digitizer.kit_page import place_kit_t0, unmoved_kit_page
 from pipeline.ecg.digitizer.orientation import (
@@ -65,6 +65,12 @@ INK_CLASSICAL, INK_NET = "classical", "net"
 """The two ink sources a page can be read from (diagnostics["ink_source"])."""
 MAX_REGIONS = 20
 """Doubtful regions kept per kind (the longest ones) in the diagnostics."""
+ROW_SCALE_MIN_CHANGE = 0.0005
+"""A row's own grid period replaces the page's only when they differ by more than this share (0.05 %,
+1 px over 10 s). Where the comb is clear the row period is within 0.015 % of the truth's (own-seed screen
+photos, `python -m pipeline ecg time-axis`), but a change of 0.01 % alone moves a page by +-0.1 dB at
+random. Own seeds 777 (seven types x 6) / 6006 (0006 x 16): 0.03 % 23.14 / 15.04, 0.05 % 23.14 / 15.02,
+0.1 % 23.14 / 14.99 dB, against 23.14 / 14.71 with one scale for the page."""
 BAR_REACH_MM = 0.75
 """How far from a lead's start the tracer looks for a separator or pulse edge to mask (mm)."""
 PEN_TOLERANCE = 1.25
@@ -324,6 +330,7 @@ class _Reading:
     notes: list[str]
     doubt: float
     doubt_parts: dict[str, float]
+    row_px_per_s: list[float]
 
 
 def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, fs: int,
@@ -361,13 +368,31 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
         rows.append(row_signal(tr.points_x, tr.points_y, layout.baselines[r], layout.px_per_mv, tr.x0, conf))
     # Nothing at or left of a lead's first sample is that lead (see DigitizeConfig.start_guard_px).
     # The fit carries a lead's end slope on over the separator the tracer masked there, no further.
+    # A photo rectified from slightly wrong corners keeps a keystone: each row reads its own time scale
+    # off the grid (not where the grid was not found, or was moire and the page's size gave the scale).
+    row_pps = _row_time_scales(grid, layout) if cal.grid_found and Flag.SCALE_FROM_PAGE not in cal.flags else None
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
-                                 reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px)
+                                 reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
+                                 row_px_per_s=row_pps)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)
     return _Reading(found=found, traces=traces, quality=quality, repaired=repaired, notes=notes,
-                    doubt=doubt, doubt_parts=doubt_parts)
+                    doubt=doubt, doubt_parts=doubt_parts,
+                    row_px_per_s=row_pps or [layout.px_per_s] * len(traces))
+
+
+def _row_time_scales(grid: GridResult, layout: PageLayout) -> list[float]:
+    """Each row's px per s: the grid's column period in the band of the page around its baseline (half
+    way to the next rows) where it is clear and differs from the page's by more than ROW_SCALE_MIN_CHANGE
+    (grid.row_x_periods), else the page's."""
+    baselines = list(layout.baselines)
+    half = 0.5 * float(np.median(np.diff(baselines))) if len(baselines) > 1 else 18.0 * layout.px_per_mm
+    feat = colour_features(grid.image)
+    periods = row_x_periods(feat.chroma if grid.calibration.colour else feat.nonpaper, baselines, half,
+                            layout.px_per_mm)
+    return [MM_PER_S * (p if p is not None and abs(p / layout.px_per_mm - 1.0) > ROW_SCALE_MIN_CHANGE
+                        else layout.px_per_mm) for p in periods]
 
 
 def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: dict[str, float]) -> Digitized:
@@ -409,6 +434,7 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         "flags": flags,
         "rotation_deg": round(cal.rotation_deg, 4),
         "px_per_mm": round(layout.px_per_mm, 5),
+        "row_px_per_s": [round(v, 3) for v in reading.row_px_per_s],
         "grid_found": cal.grid_found,
         "colour": cal.colour,
         "line_width_px": round(2.0 * float(np.median([tr.radius for tr in traces])), 2),

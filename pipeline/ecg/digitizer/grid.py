@@ -15,6 +15,7 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -362,6 +363,29 @@ def _comb_contrast(freqs: np.ndarray, spec: np.ndarray, f0: float, f_max: float)
     return float(peak.mean() / (spec[gaps].mean() + 1e-12))
 
 
+def profile_period(profile: np.ndarray, prior: float) -> tuple[float, float] | None:
+    """(px per mm, comb contrast) of one grid-strength profile, or None: the comb's spacing found by
+    harmonic summation, taken as the 1 mm or the 5 mm one by the prior (within PRIOR_RANGE), refined
+    over its teeth up to 2.3 per mm (higher ones are unreliable)."""
+    if len(profile) < 64:
+        return None
+    freqs, spec = _profile_spectrum(profile)
+    f_max = 2.3 * PRIOR_RANGE / prior
+    f0, _ = _comb_fundamental(freqs, spec, 1.0 / (5 * prior * PRIOR_RANGE), PRIOR_RANGE / prior, f_max)
+    if not np.isfinite(f0) or f0 <= 0:
+        return None
+    options = [1.0 / f0, 1.0 / (5.0 * f0)]
+    rough = min(options, key=lambda p: abs(np.log(p / prior)))
+    f_teeth = 2.3 / rough
+    f0 = _refine_comb(freqs, spec, f0, f_teeth)
+    if not np.isfinite(f0) or f0 <= 0:
+        return None
+    period = 1.0 / f0 if rough == options[0] else 1.0 / (5.0 * f0)
+    if abs(np.log(period / prior)) > np.log(PRIOR_RANGE):
+        return None
+    return period, _comb_contrast(freqs, spec, f0, f_teeth)
+
+
 def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None) -> GridPeriod:
     """px per mm from the line profiles of a grid-strength map (columns and rows summed).
 
@@ -375,24 +399,9 @@ def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None)
     prior = prior_px_per_mm or FALLBACK_PX_PER_MM * w / PAGE_W
     estimates: list[tuple[float, float, int]] = []
     for profile in (grid.mean(axis=0), grid.mean(axis=1)):
-        if len(profile) < 64:
-            continue
-        freqs, spec = _profile_spectrum(profile)
-        f_max = 2.3 * PRIOR_RANGE / prior
-        f0, _ = _comb_fundamental(freqs, spec, 1.0 / (5 * prior * PRIOR_RANGE), PRIOR_RANGE / prior, f_max)
-        if not np.isfinite(f0) or f0 <= 0:
-            continue
-        # Refine over the teeth up to 2.3 per mm of the period found (higher ones are unreliable).
-        options = [1.0 / f0, 1.0 / (5.0 * f0)]
-        rough = min(options, key=lambda p: abs(np.log(p / prior)))
-        f_teeth = 2.3 / rough
-        f0 = _refine_comb(freqs, spec, f0, f_teeth)
-        if not np.isfinite(f0) or f0 <= 0:
-            continue
-        period = 1.0 / f0 if rough == options[0] else 1.0 / (5.0 * f0)
-        if abs(np.log(period / prior)) > np.log(PRIOR_RANGE):
-            continue
-        estimates.append((period, _comb_contrast(freqs, spec, f0, f_teeth), len(profile)))
+        found = profile_period(profile, prior)
+        if found is not None:
+            estimates.append((*found, len(profile)))
     if not estimates:
         return GridPeriod(prior, False, 0.0)
     axes = tuple(round(float(p), 5) for p, _, _ in estimates)
@@ -410,6 +419,23 @@ def estimate_grid_period(grid: np.ndarray, prior_px_per_mm: float | None = None)
         return GridPeriod(prior, False, best[1], axes)
     period = float(np.average([p for p, _ in good], weights=[n for _, n in good]))
     return GridPeriod(period, True, best[1], axes)
+
+
+def row_x_periods(grid: np.ndarray, baselines: Sequence[float], half_height: float, px_per_mm: float,
+                  max_change: float = 0.01) -> list[float | None]:
+    """Per trace row, the px per mm of the grid's columns in a band of +-half_height around its
+    baseline, or None where its comb is not clear (contrast under MIN_COMB_CONTRAST) or is more than
+    max_change from the page's px_per_mm. A photo rectified from slightly wrong corners keeps a
+    keystone: its rows' time scales differ by a few tenths of a percent, which drifts a 10 s lead by
+    several px."""
+    h = grid.shape[0]
+    out: list[float | None] = []
+    for y in baselines:
+        lo, hi = max(0, int(round(y - half_height))), min(h, int(round(y + half_height)) + 1)
+        found = profile_period(grid[lo:hi].mean(axis=0), px_per_mm) if hi - lo >= 8 else None
+        ok = found is not None and found[1] >= MIN_COMB_CONTRAST and abs(found[0] / px_per_mm - 1) <= max_change
+        out.append(float(found[0]) if ok else None)
+    return out
 
 
 # ------------------------------------------------------------------------------------- grid removal

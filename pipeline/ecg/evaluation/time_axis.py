@@ -1,6 +1,6 @@
 """How straight the digitizer's time axis is on a synthetic page: each row's own x of t = 0 and px per
-second, fitted to the truth's sample positions mapped onto the digitizer's page, against the single x0
-and px/s the digitizer reads every row with.
+second, fitted to the truth's sample positions mapped onto the digitizer's page, against the x0 and
+each row's px/s the digitizer read.
 
 A photo whose page corners were found wrong keeps a projective residual after rectification: rows then
 start at different x (shear) or run at different px/s (keystone), and a row read with the page's one
@@ -77,9 +77,10 @@ def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, 
     axes = fit_row_axes(on_page, {k: sample_times(k, len(p), fs, kit) for k, p in paths.items()})
     read = digitize_image(image, fs, config).diagnostics
     turned = any(str(f).startswith("turned") for f in read.get("flags", []))
-    x0, pps = float(read.get("x0", np.nan)), float(read.get("px_per_mm", np.nan)) * MM_PER_S
-    if turned:
-        x0 = pps = float("nan")  # read on the page turned round: another frame
+    x0 = float(read.get("x0", np.nan))
+    pps = np.asarray(read.get("row_px_per_s") or [float(read.get("px_per_mm", np.nan)) * MM_PER_S] * len(axes))
+    if turned or len(pps) != len(axes):
+        x0, pps = float("nan"), np.full(len(axes), np.nan)  # read on the page turned round: another frame
     speeds = np.array([a.px_per_s for a in axes])
     return {
         "row_x0": [round(a.x0, 2) for a in axes],
@@ -89,7 +90,7 @@ def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, 
         "px_per_s_spread_pct": round(float(100 * np.ptp(speeds) / np.mean(speeds)), 3),
         "digitizer_x0": round(x0, 2),
         "x0_error_px": [round(x0 - a.x0, 2) for a in axes],
-        "px_per_s_error_pct": [round(100 * (pps / a.px_per_s - 1.0), 3) for a in axes],
+        "px_per_s_error_pct": [round(100 * (p / a.px_per_s - 1.0), 3) for p, a in zip(pps, axes)],
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from pipeline.ecg.digitizer.signals import (
     vertex_fit,
 )
 from pipeline.ecg.digitizer.trace import trace_row
-from pipeline.ecg.layout import LEADS, ROWS, PageLayout, lead_window, n_samples
+from pipeline.ecg.layout import DEFAULT_LAYOUT, LEADS, ROWS, PageLayout, lead_window, n_samples
 
 LAYOUT = PageLayout()
 
@@ -313,3 +315,24 @@ def test_the_smoothing_weight_keeps_a_narrow_r_wave_at_low_rates(fs):
     fitted, _ = sample_row(row, knots, smooth=3.0)
     assert fitted.max() == pytest.approx(values.max(), abs=0.05)
     assert smoothing_at(3.0, knots[1] - knots[0]) == pytest.approx(3.0 * (fs / 500) ** 3, rel=0.01)
+
+
+def test_cut_leads_reads_each_row_on_its_own_time_scale() -> None:
+    """Row 3 of a keystoned photo runs 0.3 % slower than the page's scale: 5.9 px short at 10 s. Read
+    with its own px/s, a sharp spike at 9 s lands on its sample; read with the page's it lands 5 samples
+    (at 500 Hz) early."""
+    fs, pps = 500, 196.85
+    layout = replace(DEFAULT_LAYOUT, x0=120.0)
+    slow = pps * 0.997
+    rows = []
+    for r in range(4):
+        scale = slow if r == 3 else pps
+        x = layout.x0 + np.arange(0, 10.0, 0.5 / scale) * scale
+        t = (x - layout.x0) / scale
+        mv = np.exp(-0.5 * ((t - 9.0) / 0.004) ** 2)
+        rows.append(RowSignal(x=x, mv=mv, x_first=0, confidence=np.ones(0)))
+    page = replace(layout, px_per_mm=pps / 25.0)
+    own, _ = cut_leads(rows, page, fs, row_px_per_s=[pps, pps, pps, slow])
+    one, _ = cut_leads(rows, page, fs)
+    assert int(np.argmax(own["II"])) == 9 * fs
+    assert abs(int(np.argmax(one["II"])) - 9 * fs) >= 4
