@@ -283,4 +283,5 @@ def test_row_x_periods_read_each_rows_own_column_period() -> None:
     assert periods[0] == pytest.approx(top, rel=2e-4)
     assert periods[1] == pytest.approx(bottom, rel=2e-4)
     assert periods[2] is None
-    assert row_x_periods(grid, [200.0], 90.0, 7.874 * 1.03) == [None]
+    assert row_x_periods(grid, [200.0], 90.0, 7.874 * 1.02)[0] == pytest.approx(top, rel=2e-4)  # a 2 % keystone
+    assert row_x_periods(grid, [200.0], 90.0, 7.874 * 1.05) == [None]
