@@ -23,7 +23,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_image
 from pipeline.ecg.digitizer.grid import GridResult, calibrate, load_image
 from pipeline.ecg.digitizer.rectify import flatten_page
-from pipeline.ecg.layout import DURATION_S, MM_PER_S, N_COLUMNS, ROWS, column_window, lead_column
+from pipeline.ecg.layout import MM_PER_S, ROWS
+from pipeline.ecg.synth.render import segment_times, segments
 
 RESIDUAL_QUANTILE = 95
 """Percentile of |x - fitted x| reported as a row's residual (the largest is a lone bar or pulse)."""
@@ -38,16 +39,12 @@ class RowAxis:
     residual_px: float
 
 
-def sample_times(key: str, n: int, fs: int, kit: bool) -> np.ndarray:
-    """Times (s) of the n drawn samples of path "lead@row": a 3x4 row's column starts at its boundary
-    (c * 2.5 s) when the kit draws it, else at its first sample's own time."""
+def sample_times(key: str, fs: int, kit: bool) -> np.ndarray:
+    """Times (s) on the page of the drawn samples of path "lead@row", as the renderer placed them
+    (render.segment_times)."""
     lead, row = key.rsplit("@", 1)
-    if int(row) == len(ROWS) - 1:
-        return np.arange(n) / fs
-    c = lead_column(lead)
-    start = column_window(fs, c)[0]
-    t0 = c * DURATION_S / N_COLUMNS if kit else start / fs
-    return t0 + np.arange(n) / fs
+    start, stop = next((a, b) for r, name, a, b in segments(fs, kit) if r == int(row) and name == lead)
+    return segment_times(fs, start, stop, int(row), kit)
 
 
 def fit_row_axes(points: Mapping[str, np.ndarray], times: Mapping[str, np.ndarray]) -> list[RowAxis]:
@@ -74,7 +71,7 @@ def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, 
     flat, rect = flatten_page(image, config.rectify)
     grid: GridResult = calibrate(flat, rect)
     on_page = {k: grid.to_page(p) for k, p in paths.items()}
-    axes = fit_row_axes(on_page, {k: sample_times(k, len(p), fs, kit) for k, p in paths.items()})
+    axes = fit_row_axes(on_page, {k: sample_times(k, fs, kit) for k in paths})
     read = digitize_image(image, fs, config).diagnostics
     turned = any(str(f).startswith("turned") for f in read.get("flags", []))
     x0 = float(read.get("x0", np.nan))

@@ -206,15 +206,20 @@ def segments(fs: int, kit: bool = False) -> list[tuple[int, str, int, int]]:
     return out + [(3, RHYTHM_LEAD, *lead_window(fs, RHYTHM_LEAD))]
 
 
-def _segment_x(layout: PageLayout, fs: int, start: int, stop: int, row: int, kit: bool) -> np.ndarray:
-    """x of samples [start, stop): x0 + i / fs * px_per_s, or as the kit draws a column, its first
+def segment_times(fs: int, start: int, stop: int, row: int, kit: bool) -> np.ndarray:
+    """Time (s) on the page of samples [start, stop): i / fs, or as the kit draws a column, its first
     sample at the column's boundary (c * 2.5 s) and the others 1 / fs apart from there."""
     i = np.arange(start, stop)
     total = int(round(fs * DURATION_S))
     if not kit or row == 3 or total % N_COLUMNS == 0:  # the same positions (to the float) unless at 1025 Hz
-        return layout.x0 + (i / fs) * layout.px_per_s
+        return i / fs
     c = next(k for k in range(N_COLUMNS) if start == k * total // N_COLUMNS)
-    return layout.x0 + (c * DURATION_S / N_COLUMNS + (i - start) / fs) * layout.px_per_s
+    return c * DURATION_S / N_COLUMNS + (i - start) / fs
+
+
+def _segment_x(layout: PageLayout, fs: int, start: int, stop: int, row: int, kit: bool) -> np.ndarray:
+    """x of samples [start, stop): x0 + segment_times * px_per_s."""
+    return layout.x0 + segment_times(fs, start, stop, row, kit) * layout.px_per_s
 
 
 def _grid_positions(n: int, origin: float, period: float) -> np.ndarray:
