@@ -41,6 +41,7 @@ from pipeline.ecg.digitizer.orientation import (
     turned_grid,
     turned_result,
 )
+from pipeline.ecg.digitizer.pulse import pulse_edges, pulses_x0, row_starts, sheared_edges
 from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
 from pipeline.ecg.digitizer.result import Digitized, zero_result
 from pipeline.ecg.digitizer.rows import DetectedLayout, detect_layout, scale_from_separators
@@ -196,6 +197,55 @@ def _traced_end(traces: list[RowTrace], run: int = 16, cap: int = 3) -> float | 
     return float(np.median(ends)) if ends else None
 
 
+PULSE_LEAD_S = 0.1
+"""How far after its pulse's falling edge a row's t = 0 may stand (ecg-image-kit: at the edge; other
+printers leave a short flat stretch)."""
+
+
+def _settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None, scale_known: bool,
+                px_per_mm: float) -> DetectedLayout:
+    """The layout when the ink-based end (found's) and the traced end disagree: the one whose t = 0 fits
+    the calibration pulses (at or up to PULSE_LEAD_S after their falling edge, 1 mm either way), the
+    traced one first; t = 0 on the pulses' edge when neither fits; the traced one when there are no
+    pulses. A screen photo's moire can break the trace into dashes that end anywhere, and fill the
+    paper past its end with specks the ink-based end runs on over. Each end is tried at the scale it
+    gives (without a grid, the separators' spacing is measured from it)."""
+    traced = found.with_end(traced_end, scale_known, px_per_mm)
+    traced = replace(traced, flags=traced.flags + (Flag.X_END_FROM_TRACE,))
+    if pulse_x0 is None:
+        return traced
+
+    def fits(candidate: DetectedLayout) -> bool:
+        lead = candidate.layout.x0 - pulse_x0
+        return -candidate.layout.px_per_mm <= lead <= (PULSE_LEAD_S * MM_PER_S + 1.0) * candidate.layout.px_per_mm
+
+    for candidate in (traced, found):
+        if fits(candidate):
+            return candidate
+    pulsed = found.with_end(pulse_x0 + DURATION_S * found.layout.px_per_s, scale_known, px_per_mm)
+    return replace(pulsed, flags=pulsed.flags + (Flag.X0_FROM_PULSES,))
+
+
+def _row_starts(found: DetectedLayout, edges: list[float | None], cap: float, row_pps: list[float],
+                fs: int) -> list[float]:
+    """Each row's x of t = 0: the layout's, unless the rows' pulse edges show the page sheared
+    (pulse.sheared_edges); then from each row's fitted edge (pulse.row_starts), a strong shear's lead
+    measured against each row's own end (its ink-based end where that agrees with the page's within
+    2 mm, else the page's) at its own px/s, or 0 where t = 0 came from the pulses themselves."""
+    layout = found.layout
+    n = len(row_pps)
+    fitted = sheared_edges(edges, layout.baselines, layout.px_per_mm)
+    if fitted is None or len(fitted) != n or "x0_kit_page" in found.flags:
+        return [layout.x0] * n
+    ends = None
+    if Flag.X0_FROM_PULSES not in found.flags:
+        t_last = DURATION_S - 1.0 / fs
+        near = [np.isfinite(e) and abs(e - found.x_end) <= 2.0 * layout.px_per_mm for e in found.row_ends]
+        ends = [(e if ok else found.x_end) - cap - t_last * pps for e, ok, pps in zip(found.row_ends, near, row_pps)]
+    starts = row_starts(fitted, layout.x0, ends, layout.px_per_mm, PULSE_LEAD_S * layout.px_per_s)
+    return starts if starts is not None else [layout.x0] * n
+
+
 def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:
     """x positions where the traces of rows 0-2 break at the same place (within 1 mm) in at least
     min_rows rows: an ink gap, or adjacent columns whose ink runs do not touch (a pen lifted and put
@@ -331,6 +381,7 @@ class _Reading:
     doubt: float
     doubt_parts: dict[str, float]
     row_px_per_s: list[float]
+    row_x0: list[float]
 
 
 def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, fs: int,
@@ -341,10 +392,12 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     traces = _trace_rows(maps, found, config)
     # Where the traces really end: the ink-based end can run on along grid remnants or text.
     traced_end = _traced_end(traces)
+    edges = pulse_edges(grid.ink, layout.baselines, layout.px_per_mm)
     if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
-        found = found.with_end(traced_end, cal.grid_found, cal.px_per_mm)
-        found = replace(found, flags=found.flags + (Flag.X_END_FROM_TRACE,))
-        traces = _trace_rows(maps, found, config)
+        settled = _settle_end(found, traced_end, pulses_x0(edges, layout.px_per_mm), cal.grid_found, cal.px_per_mm)
+        if settled is not found:
+            found = settled
+            traces = _trace_rows(maps, found, config)
     if Flag.SCALE_FALLBACK in found.flags:
         # No grid and no separators: the lead changes of rows 0-2 (where one lead's pen stroke ends
         # and the next one's starts) stand at 2.5, 5 and 7.5 s.
@@ -357,7 +410,8 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
                             + (Flag.SCALE_FROM_LEAD_BREAKS,))
             traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
-    found = found.with_pen(_end_cap(traces, found.x_end), fs)
+    cap = _end_cap(traces, found.x_end)
+    found = found.with_pen(cap, fs)
     h, w = grid.ink.shape[:2]
     found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
                                                  grid.rectification.applied))
@@ -371,15 +425,19 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # A photo rectified from slightly wrong corners keeps a keystone: each row reads its own time scale
     # off the grid (not where the grid was not found, or was moire and the page's size gave the scale).
     row_pps = _row_time_scales(grid, layout) if cal.grid_found and Flag.SCALE_FROM_PAGE not in cal.flags else None
+    # A sheared page's rows start at different x, which their calibration pulses show.
+    row_x0 = _row_starts(found, edges, cap, row_pps or [layout.px_per_s] * len(traces), fs)
+    if row_x0 != [layout.x0] * len(traces):
+        found = replace(found, flags=found.flags + (Flag.ROWS_SHEARED,))
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
-                                 row_px_per_s=row_pps)
+                                 row_px_per_s=row_pps, row_x0=row_x0)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)
     return _Reading(found=found, traces=traces, quality=quality, repaired=repaired, notes=notes,
                     doubt=doubt, doubt_parts=doubt_parts,
-                    row_px_per_s=row_pps or [layout.px_per_s] * len(traces))
+                    row_px_per_s=row_pps or [layout.px_per_s] * len(traces), row_x0=row_x0)
 
 
 def _row_time_scales(grid: GridResult, layout: PageLayout) -> list[float]:
@@ -435,6 +493,7 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         "rotation_deg": round(cal.rotation_deg, 4),
         "px_per_mm": round(layout.px_per_mm, 5),
         "row_px_per_s": [round(v, 3) for v in reading.row_px_per_s],
+        "row_x0": [round(v, 2) for v in reading.row_x0],
         "grid_found": cal.grid_found,
         "colour": cal.colour,
         "line_width_px": round(2.0 * float(np.median([tr.radius for tr in traces])), 2),

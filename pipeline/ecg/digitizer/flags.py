@@ -49,6 +49,12 @@ class Flag(StrEnum):
     # step 6, trace
     X_END_FROM_TRACE = "x_end_from_trace"
     """The ink-based end of the traces was replaced by where the traced ink really ends."""
+    X0_FROM_PULSES = "x0_from_pulses"
+    """The ink-based and the traced end disagreed and neither fit the calibration pulses: t = 0 was
+    placed at the pulses' falling edge."""
+    ROWS_SHEARED = "rows_sheared"
+    """The rows' pulses stand at different x in proportion to their height: each row was read from its
+    own t = 0."""
     SCALE_FROM_LEAD_BREAKS = "scale_from_lead_breaks"
     """No grid and no separators: px per second from where the pen stroke of one lead ends and the next starts."""
     # step 7, signals

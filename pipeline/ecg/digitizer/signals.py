@@ -158,13 +158,15 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
 
 def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
               smooth: float | None = None, reach: float = np.inf, end_guard: float | None = None,
-              row_px_per_s: Sequence[float] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              row_px_per_s: Sequence[float] | None = None, row_x0: Sequence[float] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
     start_guard, smooth, reach, end_guard: see sample_row (applied to every lead).
     row_px_per_s: each row's own time scale (x = x0 + t * row_px_per_s[r]; default the layout's).
+    row_x0: each row's own x of t = 0 (default the layout's).
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -183,7 +185,8 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
                 t = sample_times(fs, lead)
                 key = lead
             pps = layout.px_per_s if row_px_per_s is None else row_px_per_s[r]
-            values, q = sample_row(rows[r], layout.x0 + t * pps, start_guard, smooth, reach, end_guard)
+            x0 = layout.x0 if row_x0 is None else row_x0[r]
+            values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, end_guard)
             signals[key] = values
             quality[key] = q
     return signals, quality

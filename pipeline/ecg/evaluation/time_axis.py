@@ -67,17 +67,17 @@ def fit_row_axes(points: Mapping[str, np.ndarray], times: Mapping[str, np.ndarra
 def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, kit: bool,
                    config: DigitizeConfig = DigitizeConfig()) -> dict[str, object]:
     """The rows' own time axes on the digitizer's page (calibrated as the digitizer calibrates it) and
-    the digitizer's x0 and px/s: its x0 error on each row (px) and px/s error (%)."""
+    the digitizer's x0 and px/s for each row: its x0 error on each row (px) and px/s error (%)."""
     flat, rect = flatten_page(image, config.rectify)
     grid: GridResult = calibrate(flat, rect)
     on_page = {k: grid.to_page(p) for k, p in paths.items()}
     axes = fit_row_axes(on_page, {k: sample_times(k, fs, kit) for k in paths})
     read = digitize_image(image, fs, config).diagnostics
     turned = any(str(f).startswith("turned") for f in read.get("flags", []))
-    x0 = float(read.get("x0", np.nan))
+    x0 = np.asarray(read.get("row_x0") or [float(read.get("x0", np.nan))] * len(axes), dtype=np.float64)
     pps = np.asarray(read.get("row_px_per_s") or [float(read.get("px_per_mm", np.nan)) * MM_PER_S] * len(axes))
-    if turned or len(pps) != len(axes):
-        x0, pps = float("nan"), np.full(len(axes), np.nan)  # read on the page turned round: another frame
+    if turned or len(pps) != len(axes) or len(x0) != len(axes):
+        x0, pps = np.full(len(axes), np.nan), np.full(len(axes), np.nan)  # read turned round: another frame
     speeds = np.array([a.px_per_s for a in axes])
     return {
         "row_x0": [round(a.x0, 2) for a in axes],
@@ -85,8 +85,8 @@ def page_time_axis(image: np.ndarray, paths: Mapping[str, np.ndarray], fs: int, 
         "row_residual_px": [round(a.residual_px, 2) for a in axes],
         "x0_spread_px": round(float(np.ptp([a.x0 for a in axes])), 2),
         "px_per_s_spread_pct": round(float(100 * np.ptp(speeds) / np.mean(speeds)), 3),
-        "digitizer_x0": round(x0, 2),
-        "x0_error_px": [round(x0 - a.x0, 2) for a in axes],
+        "digitizer_x0": [round(float(v), 2) for v in x0],
+        "x0_error_px": [round(float(v) - a.x0, 2) for v, a in zip(x0, axes)],
         "px_per_s_error_pct": [round(100 * (p / a.px_per_s - 1.0), 3) for p, a in zip(pps, axes)],
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -10,12 +12,15 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.digitizer.digitize import (
     Digitized,
+    _row_starts,
+    _settle_end,
     _traced_end,
     digitize_file,
     digitize_image,
     safe_digitize_file,
     separator_bars,
 )
+from pipeline.ecg.digitizer.flags import Flag
 from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.digitizer.trace import RowTrace
 from pipeline.ecg.evaluation.failures import doubts
@@ -134,6 +139,46 @@ def test_separator_bars_stand_where_the_separators_are_not_where_the_end_guess_p
     alone = DetectedLayout(layout=PageLayout(x0=x0 + off), bands=(), row_strength=(), row_ends=(),
                            x_end=x0 + 10 * px_per_s + off)
     assert separator_bars(alone)[0] == pytest.approx(x0 + off, abs=0.01)
+
+
+def _ended(x_end: float, mm: float = 7.874, row_ends: tuple[float, ...] = (), flags: tuple = ()) -> DetectedLayout:
+    layout = PageLayout(px_per_mm=mm, baselines=(700.0, 980.0, 1260.0, 1540.0))
+    found = DetectedLayout(layout=layout, bands=(), row_strength=(), row_ends=row_ends, flags=flags)
+    return found.with_end(x_end, True, mm)
+
+
+def test_the_pulses_settle_which_end_of_the_traces_is_right():
+    """Own-seed screen photo 1696134429: moire fills the paper past the traces' end with specks (the
+    ink-based end runs to the page's edge) and breaks the trace into dashes (the traced end came
+    230 px short); the calibration pulses, whose falling edge is on t = 0, tell which end holds."""
+    span = 10 * 7.874 * 25
+    x0 = 120.0
+    specks, early, right = x0 + span + 80, x0 + span - 230, x0 + span
+    traced = _settle_end(_ended(specks), right, x0, True, 7.874)
+    assert Flag.X_END_FROM_TRACE in traced.flags and traced.layout.x0 == pytest.approx(x0)
+    ink = _ended(right)
+    assert _settle_end(ink, early, x0, True, 7.874) is ink  # the ink-based end fits: kept
+    pulsed = _settle_end(_ended(specks), early, x0, True, 7.874)
+    assert Flag.X0_FROM_PULSES in pulsed.flags and pulsed.layout.x0 == pytest.approx(x0)
+    # A lead-in of up to 0.1 s after the edge (other printers) still fits; no pulses: the traced end.
+    assert _settle_end(_ended(specks), right + 15, x0, True, 7.874).layout.x0 == pytest.approx(x0 + 15)
+    assert Flag.X_END_FROM_TRACE in _settle_end(_ended(specks), early, None, True, 7.874).flags
+
+
+def test_sheared_rows_start_on_their_pulses():
+    """Own-seed screen photo 6129735260, rectified from slightly wrong corners: its rows start 30 px
+    apart, their px/s 1-2 % below the page's, and one t = 0 for the page was 12-42 px off every row."""
+    edges = [95.0, 105.0, 115.0, 125.0]
+    pps = [192.9, 192.4, 191.9, 191.5]
+    t_last = 10.0 - 1 / 500
+    ends = tuple(e + 4.5 + t_last * p for e, p in zip(edges, pps))  # t = 0 4.5 px after each edge
+    found = _ended(float(np.median(ends)), row_ends=ends)
+    assert _row_starts(found, edges, 0.0, pps, 500) == pytest.approx([e + 4.5 for e in edges], abs=0.01)
+    # Where t = 0 came from the pulses, on their edges; unsheared rows keep the page's t = 0.
+    pulsed = replace(found, flags=found.flags + (Flag.X0_FROM_PULSES,))
+    assert _row_starts(pulsed, edges, 0.0, pps, 500) == pytest.approx(edges)
+    flat = [110.0, 110.3, 109.9, 110.2]
+    assert _row_starts(found, flat, 0.0, pps, 500) == [found.layout.x0] * 4
 
 
 def test_bad_files_raise_or_fall_back(tmp_path):

@@ -336,3 +336,20 @@ def test_cut_leads_reads_each_row_on_its_own_time_scale() -> None:
     one, _ = cut_leads(rows, page, fs)
     assert int(np.argmax(own["II"])) == 9 * fs
     assert abs(int(np.argmax(one["II"])) - 9 * fs) >= 4
+
+
+def test_cut_leads_reads_each_row_from_its_own_start() -> None:
+    """Row 3 of a sheared photo starts 6 px right of the page's t = 0: a spike at 9 s lands on its
+    sample when the row is read from its own start, 8 samples (500 Hz) late from the page's."""
+    fs, pps = 500, 196.85
+    layout = replace(DEFAULT_LAYOUT, x0=120.0, px_per_mm=pps / 25.0)
+    starts = [120.0, 120.0, 120.0, 126.0]
+    rows = []
+    for x0 in starts:
+        x = x0 + np.arange(0, 10.0, 0.5 / pps) * pps
+        mv = np.exp(-0.5 * (((x - x0) / pps - 9.0) / 0.004) ** 2)
+        rows.append(RowSignal(x=x, mv=mv, x_first=0, confidence=np.ones(0)))
+    own, _ = cut_leads(rows, layout, fs, row_x0=starts)
+    one, _ = cut_leads(rows, layout, fs)
+    assert int(np.argmax(own["II"])) == 9 * fs
+    assert int(np.argmax(one["II"])) - 9 * fs >= 7
