@@ -31,7 +31,7 @@ from pipeline.ecg.digitizer.doubt import doubt_score
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
 from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, colour_features, load_image, row_x_periods
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
-from pipeline.ecg.digitizer.kit_page import place_kit_t0, unmoved_kit_page
+from pipeline.ecg.digitizer.kit_page import drawn_by_kit, kit_separator_offsets, place_kit_t0, unmoved_kit_page
 from pipeline.ecg.digitizer.orientation import (
     ROTATIONS,
     check_page,
@@ -226,6 +226,17 @@ def _settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None
     return replace(pulsed, flags=pulsed.flags + (Flag.X0_FROM_PULSES,))
 
 
+def _place_t0(found: DetectedLayout, cap: float, fs: int, pulse_x0: float | None) -> DetectedLayout:
+    """found.with_pen, its separators read as the kit's (kit_page.kit_separator_offsets, flag
+    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's."""
+    placed = found.with_pen(cap, fs)
+    pps = placed.layout.px_per_s
+    if Flag.X0_FROM_SEPARATORS not in placed.flags or not drawn_by_kit(pulse_x0, placed.layout.x0, pps):
+        return placed
+    kit = found.with_pen(cap, fs, kit_separator_offsets(pps))
+    return replace(kit, flags=kit.flags + (Flag.KIT_SEPARATORS,)) if Flag.X0_FROM_SEPARATORS in kit.flags else placed
+
+
 def _row_starts(found: DetectedLayout, edges: list[float | None], cap: float, row_pps: list[float],
                 fs: int) -> list[float]:
     """Each row's x of t = 0: the layout's, unless the rows' pulse edges show the page sheared
@@ -411,10 +422,11 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
             traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
     cap = _end_cap(traces, found.x_end)
-    found = found.with_pen(cap, fs)
+    pulse_x0 = pulses_x0(edges, layout.px_per_mm)
+    found = _place_t0(found, cap, fs, pulse_x0)
     h, w = grid.ink.shape[:2]
     found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
-                                                 grid.rectification.applied))
+                                                 grid.rectification.applied), pulse_x0)
     layout = found.layout
     rows: list[RowSignal] = []
     for r, tr in enumerate(traces):

@@ -46,6 +46,9 @@ class Flag(StrEnum):
     """t = 0 computed from the end fell off the page."""
     X0_FROM_SEPARATORS = "x0_from_separators"
     """t = 0 placed from the separator ticks."""
+    KIT_SEPARATORS = "kit_separators"
+    """The calibration pulses mark the page as drawn by ecg-image-kit: its separators were read as
+    standing where the kit's pixel snapping put them, a fraction of a pixel before the boundaries."""
     # step 6, trace
     X_END_FROM_TRACE = "x_end_from_trace"
     """The ink-based end of the traces was replaced by where the traced ink really ends."""

@@ -13,7 +13,9 @@ the separators 117.26 px on every kit page and on the real 0001 pages, against 1
 kit's positions: 0.45 of a sample late at 250 Hz, the rate where the metric's whole-sample
 alignment cannot absorb it). On an unmoved kit page (its native size and resolution, not turned,
 not warped) whose separators stand exactly where that snapping puts them, the page itself places
-t = 0; any other page (scans, photos, other renderers) is left as found.
+t = 0. A scan or photo of a kit page keeps its separators' snapping, scaled: where its calibration
+pulses mark it as the kit's (`drawn_by_kit`), t = 0 is read from the separators less their offsets
+(`kit_separator_offsets`); pages of other renderers are left as found.
 """
 
 from __future__ import annotations
@@ -52,17 +54,45 @@ def snapped_separators(px_per_s: float = NATIVE_PX_PER_S) -> list[tuple[float, .
     return [tuple(math.floor(x + 0.5) + odd - 0.5 for x in xs) for odd in (0.0, 0.5)]
 
 
-def place_kit_t0(found: DetectedLayout, unmoved: bool) -> DetectedLayout:
-    """found with x0 at the kit page's t = 0 (flag 'x0_kit_page') when the page is unmoved and its
-    separators stand where the kit's pixel snapping puts them (at least two, each within MATCH_PX):
-    then the page is the kit's, unmoved, and its own geometry places t = 0 to within its rounding.
-    Any other page (other renderers draw separators where the boundary is) is left as found."""
-    if not unmoved or len(found.separators) < 2:
+KIT_PULSE_WINDOW_S = 0.025
+"""A page is drawn the kit's way when its calibration pulses fall within this of the t = 0 its
+separators give: the kit's falling edge stands on t = 0 (0.6 px after it, snapped), our renderer's
+other styles end the pulse 0.05 s before t = 0."""
+
+
+def kit_separator_offsets(px_per_s: float) -> tuple[float, ...]:
+    """How far (px) the kit's three separators stand from their column boundaries on a page read at
+    px_per_s: matplotlib snapped them on the kit's own 200 dpi page (-0.24, -0.36 and -0.49 px there,
+    the even-width case of snapped_separators), and a scan or photo of that page keeps the offsets,
+    scaled. Read as on the boundaries, they put t = 0 0.36 px early on every such page."""
+    bounds = [kit_x0() + k * DURATION_S / N_COLUMNS * NATIVE_PX_PER_S for k in range(1, N_COLUMNS)]
+    scale = px_per_s / NATIVE_PX_PER_S
+    return tuple(scale * (s - b) for s, b in zip(snapped_separators()[0], bounds))
+
+
+def drawn_by_kit(pulse_x0: float | None, x0: float, px_per_s: float) -> bool:
+    """Whether the rows' pulse edges (their median, pulse.pulses_x0) stand where the kit draws them
+    for a t = 0 at x0 (within KIT_PULSE_WINDOW_S); False without pulses."""
+    return pulse_x0 is not None and abs(pulse_x0 - x0) <= KIT_PULSE_WINDOW_S * px_per_s
+
+
+def place_kit_t0(found: DetectedLayout, unmoved: bool, pulse_x0: float | None = None) -> DetectedLayout:
+    """found with x0 at the kit page's t = 0 (flag 'x0_kit_page') when the page is unmoved and either
+    its calibration pulses say it is the kit's (`drawn_by_kit` against found's t = 0; a QRS beside a
+    separator can pull the separators' centres off) or its separators stand where the kit's pixel
+    snapping puts them (at least two, each within MATCH_PX): then the page's own geometry places t = 0
+    to within its rounding. Any other page (other renderers draw separators where the boundary is) is
+    left as found."""
+    if not unmoved:
+        return found
+    kit = replace(found, layout=replace(found.layout, x0=kit_x0()), flags=found.flags + ("x0_kit_page",))
+    if drawn_by_kit(pulse_x0, found.layout.x0, found.layout.px_per_s):
+        return kit
+    if len(found.separators) < 2:
         return found
     seps = sorted(found.separators)
     for expected in snapped_separators():
         hits = [min(abs(s - e) for s in seps) <= MATCH_PX for e in expected]
         if sum(hits) >= 2:
-            layout = replace(found.layout, x0=kit_x0())
-            return replace(found, layout=layout, flags=found.flags + ("x0_kit_page",))
+            return kit
     return found

@@ -122,7 +122,7 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
     while hi + 1 < len(fill) and fill[hi + 1] >= FILL:
         hi += 1
     top = int(run_top[best])
-    rows = slice(top + int(round(0.2 * tall)), top + int(round(0.8 * tall)))
+    rows = slice(top + int(round(0.15 * tall)), top + int(round(0.5 * tall)))
     cols = np.arange(max(0, lo - 1), min(x1, hi + 2))
     weights = band[rows][:, cols].sum(axis=0)
     if weights.sum() <= 0:

@@ -9,6 +9,7 @@ axis from the right end of the traces (every row ends at t = 10 s) and the grid'
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -69,10 +70,12 @@ class DetectedLayout:
         layout = replace(self.layout, px_per_mm=px_per_mm, x0=x0)
         return replace(self, layout=layout, x_end=float(x_end), flags=tuple(flags))
 
-    def with_pen(self, cap: float, fs: int | None = None) -> "DetectedLayout":
+    def with_pen(self, cap: float, fs: int | None = None,
+                 separator_offsets: tuple[float, ...] = (0.0,) * (N_COLUMNS - 1)) -> "DetectedLayout":
         """This layout with x0 placed exactly: from the lead separators when found (they stand on
-        the column boundaries, whatever the pen), else from x_end less the pen's cap extension and
-        the last sample's time (10 s - 1/fs)."""
+        the column boundaries, whatever the pen, or separator_offsets px from them: see
+        kit_page.kit_separator_offsets), else from x_end less the pen's cap extension and the last
+        sample's time (10 s - 1/fs)."""
         pps = self.layout.px_per_s
         if not np.isfinite(self.x_end):
             return self
@@ -80,7 +83,7 @@ class DetectedLayout:
         x0_end = self.x_end - cap - t_last * pps
         mm = self.layout.px_per_mm
         x0, n = x0_from_separators(list(self.separators), x0_end, pps, 1.0 * mm, reach_px=4.0 * mm,
-                                   tight_px=0.3 * mm)
+                                   tight_px=0.3 * mm, offsets=separator_offsets)
         if x0 is None:
             return replace(self, layout=replace(self.layout, x0=x0_end))
         return replace(self, layout=replace(self.layout, x0=x0), flags=self.flags + (Flag.X0_FROM_SEPARATORS,))
@@ -285,8 +288,10 @@ def _separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, drift: 
 
 
 def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float, tol_px: float,
-                       reach_px: float = 0.0, tight_px: float = 0.0) -> tuple[float | None, int]:
-    """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, how many were used).
+                       reach_px: float = 0.0, tight_px: float = 0.0,
+                       offsets: Sequence[float] = (0.0,) * (N_COLUMNS - 1)) -> tuple[float | None, int]:
+    """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, or offsets[k - 1] px from
+    boundary k, how many were used).
 
     Every boundary holding a separator within tol_px of where x0_guess puts it votes for x0; when all
     of them vote, that places it. Otherwise a full set, one separator on every boundary within
@@ -297,31 +302,32 @@ def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float
     col_px = DURATION_S / N_COLUMNS * px_per_s
     votes = []
     for k in range(1, N_COLUMNS):
-        expect = x0_guess + k * col_px
+        expect = x0_guess + k * col_px + offsets[k - 1]
         near = [x for x in separators if abs(x - expect) <= tol_px]
         if near:
-            votes.append(min(near, key=lambda x: abs(x - expect)) - k * col_px)
+            votes.append(min(near, key=lambda x: abs(x - expect)) - k * col_px - offsets[k - 1])
     if len(votes) == N_COLUMNS - 1:
         return float(np.median(votes)), len(votes)
-    full = _full_separator_set(separators, x0_guess, col_px, reach_px, tight_px)
+    full = _full_separator_set(separators, x0_guess, col_px, reach_px, tight_px, offsets)
     if full is not None:
         return full, N_COLUMNS - 1
     return (float(np.median(votes)), len(votes)) if votes else (None, 0)
 
 
 def _full_separator_set(separators: list[float], x0_guess: float, col_px: float, reach_px: float,
-                        tight_px: float) -> float | None:
+                        tight_px: float, offsets: Sequence[float] = (0.0,) * (N_COLUMNS - 1)) -> float | None:
     """x0 of the exactly spaced full set of separators (see x0_from_separators) nearest x0_guess."""
     if reach_px <= 0 or not separators:
         return None
     seps = np.asarray(separators, dtype=np.float64)
+    at = [j * col_px + offsets[j - 1] for j in range(1, N_COLUMNS)]  # boundary j's separator, from x0
     best: tuple[float, float] | None = None  # (distance from the guess, x0)
     for x in seps:
         for k in range(1, N_COLUMNS):
-            x0 = x - k * col_px
+            x0 = x - at[k - 1]
             if abs(x0 - x0_guess) > reach_px:
                 continue
-            full = [seps[np.argmin(np.abs(seps - x0 - j * col_px))] - j * col_px for j in range(1, N_COLUMNS)]
+            full = [seps[np.argmin(np.abs(seps - x0 - a))] - a for a in at]
             if max(abs(f - x0) for f in full) <= tight_px:
                 x0 = float(np.median(full))
                 if best is None or abs(x0 - x0_guess) < best[0]:

@@ -12,6 +12,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.digitizer.digitize import (
     Digitized,
+    _place_t0,
     _row_starts,
     _settle_end,
     _traced_end,
@@ -163,6 +164,21 @@ def test_the_pulses_settle_which_end_of_the_traces_is_right():
     # A lead-in of up to 0.1 s after the edge (other printers) still fits; no pulses: the traced end.
     assert _settle_end(_ended(specks), right + 15, x0, True, 7.874).layout.x0 == pytest.approx(x0 + 15)
     assert Flag.X_END_FROM_TRACE in _settle_end(_ended(specks), early, None, True, 7.874).flags
+
+
+def test_a_scanned_kit_page_reads_its_separators_as_the_kit_snapped_them():
+    """Own-seed kit pages that were scanned or photographed read t = 0 0.34 px early on average (0.45
+    of a sample at 250 Hz): their separators stand where matplotlib snapped them. Their pulses mark
+    them as the kit's; a page whose pulses end 0.05 s before t = 0 (our other styles) keeps its
+    separators on the boundaries."""
+    pps, x0 = 7.874 * 25, 150.3
+    seps = tuple(x0 + k * 2.5 * pps + o for k, o in zip((1, 2, 3), (-0.236, -0.362, -0.488)))
+    found = replace(_ended(x0 + 10 * pps), separators=seps)
+    kit = _place_t0(found, 0.0, 500, pulse_x0=x0 + 1.5)
+    assert Flag.KIT_SEPARATORS in kit.flags and kit.layout.x0 == pytest.approx(x0, abs=0.01)
+    other = _place_t0(found, 0.0, 500, pulse_x0=x0 - 0.05 * pps)
+    assert Flag.KIT_SEPARATORS not in other.flags and other.layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
+    assert _place_t0(found, 0.0, 500, pulse_x0=None).layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
 
 
 def test_sheared_rows_start_on_their_pulses():

@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.ecg.digitizer.kit_page import kit_x0, place_kit_t0, snapped_separators, unmoved_kit_page
+from pipeline.ecg.digitizer.kit_page import (
+    drawn_by_kit,
+    kit_separator_offsets,
+    kit_x0,
+    place_kit_t0,
+    snapped_separators,
+    unmoved_kit_page,
+)
 from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.digitizer.signals import row_signal, sample_row
 from pipeline.ecg.digitizer.trace import trace_row
@@ -45,6 +52,26 @@ def test_other_pages_are_left_as_found(separators, unmoved):
     before = _found(separators)
     after = place_kit_t0(before, unmoved)
     assert after.layout.x0 == before.layout.x0 and "x0_kit_page" not in after.flags
+
+
+def test_an_unmoved_page_whose_pulses_are_the_kits_is_the_kits_whatever_its_separators():
+    """Own-reading of ecgkit-dev sim029-clean: a QRS beside two separators pulled their centres off
+    by 0.4 and 1.5 px, so only one matched the kit's snapping; its pulses still say it is the kit's."""
+    pulled = _found([609.52, 1101.89, 1595.0], x0=117.64)
+    assert "x0_kit_page" not in place_kit_t0(pulled, unmoved=True).flags
+    placed = place_kit_t0(pulled, unmoved=True, pulse_x0=119.9)
+    assert placed.layout.x0 == pytest.approx(kit_x0()) and "x0_kit_page" in placed.flags
+    # Pulses ending 0.05 s before t = 0 (another renderer's) do not make the page the kit's.
+    assert "x0_kit_page" not in place_kit_t0(pulled, unmoved=True, pulse_x0=117.64 - 9.8).flags
+
+
+def test_the_kits_separators_stand_before_their_boundaries_on_a_moved_page_too():
+    offsets = kit_separator_offsets(PX_PER_S)
+    assert offsets == pytest.approx((-0.236, -0.362, -0.488), abs=1e-3)
+    # A scan at 95 % keeps the snapping, scaled.
+    assert kit_separator_offsets(0.95 * PX_PER_S) == pytest.approx(tuple(0.95 * o for o in offsets))
+    assert drawn_by_kit(118.2, 117.6, PX_PER_S) and drawn_by_kit(120.0, 117.6, PX_PER_S)
+    assert not drawn_by_kit(107.8, 117.6, PX_PER_S) and not drawn_by_kit(None, 117.6, PX_PER_S)
 
 
 def test_unmoved_kit_page():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.ecg.digitizer.rows import (
     ROW_PITCH_MM,
@@ -127,3 +128,19 @@ def test_scale_from_separators_takes_the_boundaries_that_lie_on_one_line() -> No
     # Two boundaries give the slope on their own; one does not.
     assert abs(scale_from_separators(boundaries[1:], x_end, guess_pps) / true_pps - 1.0) < 0.001
     assert scale_from_separators(boundaries[:1], x_end, guess_pps) is None
+
+
+def test_separators_off_their_boundaries_by_known_offsets_place_t0_exactly():
+    """A scanned kit page: matplotlib snapped its separators 0.24, 0.36 and 0.49 px before the column
+    boundaries; read with those offsets, t = 0 comes out where it is, not 0.36 px early."""
+    pps, mm, true_x0 = 196.85, 7.874, 150.3
+    offsets = (-0.236, -0.362, -0.488)
+    seps = [true_x0 + k * 2.5 * pps + offsets[k - 1] for k in (1, 2, 3)]
+    plain, _ = x0_from_separators(seps, true_x0 + 2.0, pps, 1.0 * mm)
+    assert plain == pytest.approx(true_x0 - 0.362, abs=1e-6)
+    x0, n = x0_from_separators(seps, true_x0 + 2.0, pps, 1.0 * mm, offsets=offsets)
+    assert n == 3 and x0 == pytest.approx(true_x0, abs=1e-6)
+    # The full-set search (the end's guess 20 px off) uses them too.
+    x0, n = x0_from_separators(seps[:3], true_x0 + 20.0, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm,
+                               offsets=offsets)
+    assert n == 3 and x0 == pytest.approx(true_x0, abs=1e-6)
