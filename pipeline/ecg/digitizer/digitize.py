@@ -422,7 +422,9 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
             traces = _trace_rows(maps, found, config)
     # The pen is now known: place t = 0 exactly (the trace end is the last sample plus the cap).
     cap = _end_cap(traces, found.x_end)
-    pulse_x0 = pulses_x0(edges, layout.px_per_mm)
+    # Which renderer drew the page: one pulse found will do, the kit's stands within 0.025 s of t = 0.
+    found_edges = [e for e in edges if e is not None]
+    pulse_x0 = float(np.median(found_edges)) if found_edges else None
     found = _place_t0(found, cap, fs, pulse_x0)
     h, w = grid.ink.shape[:2]
     found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
