@@ -228,13 +228,33 @@ def _settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None
 
 def _place_t0(found: DetectedLayout, cap: float, fs: int, pulse_x0: float | None) -> DetectedLayout:
     """found.with_pen, its separators read as the kit's (kit_page.kit_separator_offsets, flag
-    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's."""
+    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's.
+    Without a grid the separators' spacing also gave px/s: both are then read again from the separators
+    moved back onto the boundaries (the offsets' trend made px/s 0.02-0.04 % short on own-seed pages)."""
     placed = found.with_pen(cap, fs)
     pps = placed.layout.px_per_s
     if Flag.X0_FROM_SEPARATORS not in placed.flags or not drawn_by_kit(pulse_x0, placed.layout.x0, pps):
         return placed
-    kit = found.with_pen(cap, fs, kit_separator_offsets(pps))
+    offsets = kit_separator_offsets(pps)
+    if Flag.SCALE_FROM_SEPARATORS in placed.flags:
+        seps = _on_boundaries(found.separators, placed.layout, offsets)
+        kit = replace(found, separators=seps).with_end(found.x_end, False, found.layout.px_per_mm).with_pen(cap, fs)
+    else:
+        kit = found.with_pen(cap, fs, offsets)
     return replace(kit, flags=kit.flags + (Flag.KIT_SEPARATORS,)) if Flag.X0_FROM_SEPARATORS in kit.flags else placed
+
+
+def _on_boundaries(separators: tuple[float, ...], layout: PageLayout,
+                   offsets: tuple[float, ...]) -> tuple[float, ...]:
+    """The separators within 1 mm of where a column boundary's would stand (layout's t = 0 and px/s),
+    moved back by that boundary's offset; the others (QRS strokes) as they are."""
+    col = DURATION_S / N_COLUMNS * layout.px_per_s
+    out = []
+    for s in separators:
+        k = int(round((s - layout.x0) / col))
+        near = 1 <= k < N_COLUMNS and abs(s - layout.x0 - k * col - offsets[k - 1]) <= layout.px_per_mm
+        out.append(s - offsets[k - 1] if near else s)
+    return tuple(out)
 
 
 def _row_starts(found: DetectedLayout, edges: list[float | None], cap: float, row_pps: list[float],

@@ -12,6 +12,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.digitizer.digitize import (
     Digitized,
+    _on_boundaries,
     _place_t0,
     _row_starts,
     _settle_end,
@@ -179,6 +180,22 @@ def test_a_scanned_kit_page_reads_its_separators_as_the_kit_snapped_them():
     other = _place_t0(found, 0.0, 500, pulse_x0=x0 - 0.05 * pps)
     assert Flag.KIT_SEPARATORS not in other.flags and other.layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
     assert _place_t0(found, 0.0, 500, pulse_x0=None).layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
+
+
+def test_without_a_grid_a_kit_page_reads_px_per_s_and_t0_from_its_separators_moved_back():
+    """No grid: px/s comes from the separators' spacing, which the kit's snapping offsets (their trend
+    0.13 px a column) made 0.03 % short. Moved back onto the boundaries, both come out right."""
+    pps, x0 = 7.874 * 25, 150.3
+    offsets = (-0.236, -0.362, -0.488)
+    seps = tuple(x0 + k * 2.5 * pps + o for k, o in zip((1, 2, 3), offsets)) + (x0 + 700.0,)  # + a QRS
+    layout = PageLayout(px_per_mm=7.874, x0=x0 - 0.3)
+    moved = _on_boundaries(seps, layout, offsets)
+    assert moved[:3] == pytest.approx([x0 + k * 2.5 * pps for k in (1, 2, 3)]) and moved[3] == seps[3]
+    found = DetectedLayout(layout=PageLayout(px_per_mm=7.9, baselines=(700.0, 980.0, 1260.0, 1540.0)), bands=(),
+                           row_strength=(), row_ends=(), separators=seps).with_end(x0 + 10 * pps, False)
+    kit = _place_t0(found, 0.0, 500, pulse_x0=x0 + 1.0)
+    assert Flag.KIT_SEPARATORS in kit.flags and Flag.SCALE_FROM_SEPARATORS in kit.flags
+    assert kit.layout.px_per_s == pytest.approx(pps, rel=2e-5) and kit.layout.x0 == pytest.approx(x0, abs=0.05)
 
 
 def test_sheared_rows_start_on_their_pulses():
