@@ -31,7 +31,7 @@ from pipeline.ecg.digitizer.doubt import doubt_score
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
 from pipeline.ecg.digitizer.grid import GridResult, as_bgr, calibrate, colour_features, load_image, row_x_periods
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
-from pipeline.ecg.digitizer.kit_page import drawn_by_kit, kit_separator_offsets, place_kit_t0, unmoved_kit_page
+from pipeline.ecg.digitizer.kit_page import place_kit_t0, unmoved_kit_page
 from pipeline.ecg.digitizer.orientation import (
     ROTATIONS,
     check_page,
@@ -41,12 +41,13 @@ from pipeline.ecg.digitizer.orientation import (
     turned_grid,
     turned_result,
 )
-from pipeline.ecg.digitizer.pulse import pulse_edges, pulses_x0, row_starts, sheared_edges
+from pipeline.ecg.digitizer.pulse import pulse_edges, pulses_x0
 from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
 from pipeline.ecg.digitizer.result import Digitized, zero_result
 from pipeline.ecg.digitizer.rows import DetectedLayout, detect_layout, scale_from_separators
 from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, N_ROWS, row_probabilities
 from pipeline.ecg.digitizer.signals import RowSignal, cut_leads, einthoven_repair, finalize, row_signal
+from pipeline.ecg.digitizer.timebase import place_t0, settle_end, sheared_row_starts
 from pipeline.ecg.digitizer.trace import (
     RowTrace,
     TraceConfig,
@@ -197,86 +198,6 @@ def _traced_end(traces: list[RowTrace], run: int = 16, cap: int = 3) -> float | 
     return float(np.median(ends)) if ends else None
 
 
-PULSE_LEAD_S = 0.1
-"""How far after its pulse's falling edge a row's t = 0 may stand (ecg-image-kit: at the edge; other
-printers leave a short flat stretch)."""
-
-
-def _settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None, scale_known: bool,
-                px_per_mm: float) -> DetectedLayout:
-    """The layout when the ink-based end (found's) and the traced end disagree: the one whose t = 0 fits
-    the calibration pulses (at or up to PULSE_LEAD_S after their falling edge, 1 mm either way), the
-    traced one first; t = 0 on the pulses' edge when neither fits; the traced one when there are no
-    pulses. A screen photo's moire can break the trace into dashes that end anywhere, and fill the
-    paper past its end with specks the ink-based end runs on over. Each end is tried at the scale it
-    gives (without a grid, the separators' spacing is measured from it)."""
-    traced = found.with_end(traced_end, scale_known, px_per_mm)
-    traced = replace(traced, flags=traced.flags + (Flag.X_END_FROM_TRACE,))
-    if pulse_x0 is None:
-        return traced
-
-    def fits(candidate: DetectedLayout) -> bool:
-        lead = candidate.layout.x0 - pulse_x0
-        return -candidate.layout.px_per_mm <= lead <= (PULSE_LEAD_S * MM_PER_S + 1.0) * candidate.layout.px_per_mm
-
-    for candidate in (traced, found):
-        if fits(candidate):
-            return candidate
-    pulsed = found.with_end(pulse_x0 + DURATION_S * found.layout.px_per_s, scale_known, px_per_mm)
-    return replace(pulsed, flags=pulsed.flags + (Flag.X0_FROM_PULSES,))
-
-
-def _place_t0(found: DetectedLayout, cap: float, fs: int, pulse_x0: float | None) -> DetectedLayout:
-    """found.with_pen, its separators read as the kit's (kit_page.kit_separator_offsets, flag
-    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's.
-    Without a grid the separators' spacing also gave px/s: both are then read again from the separators
-    moved back onto the boundaries (the offsets' trend made px/s 0.02-0.04 % short on own-seed pages)."""
-    placed = found.with_pen(cap, fs)
-    pps = placed.layout.px_per_s
-    if Flag.X0_FROM_SEPARATORS not in placed.flags or not drawn_by_kit(pulse_x0, placed.layout.x0, pps):
-        return placed
-    offsets = kit_separator_offsets(pps)
-    if Flag.SCALE_FROM_SEPARATORS in placed.flags:
-        seps = _on_boundaries(found.separators, placed.layout, offsets)
-        kit = replace(found, separators=seps).with_end(found.x_end, False, found.layout.px_per_mm).with_pen(cap, fs)
-    else:
-        kit = found.with_pen(cap, fs, offsets)
-    return replace(kit, flags=kit.flags + (Flag.KIT_SEPARATORS,)) if Flag.X0_FROM_SEPARATORS in kit.flags else placed
-
-
-def _on_boundaries(separators: tuple[float, ...], layout: PageLayout,
-                   offsets: tuple[float, ...]) -> tuple[float, ...]:
-    """The separators within 1 mm of where a column boundary's would stand (layout's t = 0 and px/s),
-    moved back by that boundary's offset; the others (QRS strokes) as they are."""
-    col = DURATION_S / N_COLUMNS * layout.px_per_s
-    out = []
-    for s in separators:
-        k = int(round((s - layout.x0) / col))
-        near = 1 <= k < N_COLUMNS and abs(s - layout.x0 - k * col - offsets[k - 1]) <= layout.px_per_mm
-        out.append(s - offsets[k - 1] if near else s)
-    return tuple(out)
-
-
-def _row_starts(found: DetectedLayout, edges: list[float | None], cap: float, row_pps: list[float],
-                fs: int) -> list[float]:
-    """Each row's x of t = 0: the layout's, unless the rows' pulse edges show the page sheared
-    (pulse.sheared_edges); then from each row's fitted edge (pulse.row_starts), a strong shear's lead
-    measured against each row's own end (its ink-based end where that agrees with the page's within
-    2 mm, else the page's) at its own px/s, or 0 where t = 0 came from the pulses themselves."""
-    layout = found.layout
-    n = len(row_pps)
-    fitted = sheared_edges(edges, layout.baselines, layout.px_per_mm)
-    if fitted is None or len(fitted) != n or "x0_kit_page" in found.flags:
-        return [layout.x0] * n
-    ends = None
-    if Flag.X0_FROM_PULSES not in found.flags:
-        t_last = DURATION_S - 1.0 / fs
-        near = [np.isfinite(e) and abs(e - found.x_end) <= 2.0 * layout.px_per_mm for e in found.row_ends]
-        ends = [(e if ok else found.x_end) - cap - t_last * pps for e, ok, pps in zip(found.row_ends, near, row_pps)]
-    starts = row_starts(fitted, layout.x0, ends, layout.px_per_mm, PULSE_LEAD_S * layout.px_per_s)
-    return starts if starts is not None else [layout.x0] * n
-
-
 def _lead_breaks(traces: list[RowTrace], px_per_mm: float, min_rows: int = 2) -> list[float]:
     """x positions where the traces of rows 0-2 break at the same place (within 1 mm) in at least
     min_rows rows: an ink gap, or adjacent columns whose ink runs do not touch (a pen lifted and put
@@ -425,7 +346,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     traced_end = _traced_end(traces)
     edges = pulse_edges(grid.ink, layout.baselines, layout.px_per_mm)
     if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
-        settled = _settle_end(found, traced_end, pulses_x0(edges, layout.px_per_mm), cal.grid_found, cal.px_per_mm)
+        settled = settle_end(found, traced_end, pulses_x0(edges, layout.px_per_mm), cal.grid_found, cal.px_per_mm)
         if settled is not found:
             found = settled
             traces = _trace_rows(maps, found, config)
@@ -445,7 +366,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # Which renderer drew the page: one pulse found will do, the kit's stands within 0.025 s of t = 0.
     found_edges = [e for e in edges if e is not None]
     pulse_x0 = float(np.median(found_edges)) if found_edges else None
-    found = _place_t0(found, cap, fs, pulse_x0)
+    found = place_t0(found, cap, fs, pulse_x0)
     h, w = grid.ink.shape[:2]
     found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
                                                  grid.rectification.applied), pulse_x0)
@@ -460,7 +381,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # off the grid (not where the grid was not found, or was moire and the page's size gave the scale).
     row_pps = _row_time_scales(grid, layout) if cal.grid_found and Flag.SCALE_FROM_PAGE not in cal.flags else None
     # A sheared page's rows start at different x, which their calibration pulses show.
-    row_x0 = _row_starts(found, edges, cap, row_pps or [layout.px_per_s] * len(traces), fs)
+    row_x0 = sheared_row_starts(found, edges, cap, row_pps or [layout.px_per_s] * len(traces), fs)
     if row_x0 != [layout.x0] * len(traces):
         found = replace(found, flags=found.flags + (Flag.ROWS_SHEARED,))
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,

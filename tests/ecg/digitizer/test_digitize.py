@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 import pytest
@@ -12,17 +10,12 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.digitizer.digitize import (
     Digitized,
-    _on_boundaries,
-    _place_t0,
-    _row_starts,
-    _settle_end,
     _traced_end,
     digitize_file,
     digitize_image,
     safe_digitize_file,
     separator_bars,
 )
-from pipeline.ecg.digitizer.flags import Flag
 from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.digitizer.trace import RowTrace
 from pipeline.ecg.evaluation.failures import doubts
@@ -141,77 +134,6 @@ def test_separator_bars_stand_where_the_separators_are_not_where_the_end_guess_p
     alone = DetectedLayout(layout=PageLayout(x0=x0 + off), bands=(), row_strength=(), row_ends=(),
                            x_end=x0 + 10 * px_per_s + off)
     assert separator_bars(alone)[0] == pytest.approx(x0 + off, abs=0.01)
-
-
-def _ended(x_end: float, mm: float = 7.874, row_ends: tuple[float, ...] = (), flags: tuple = ()) -> DetectedLayout:
-    layout = PageLayout(px_per_mm=mm, baselines=(700.0, 980.0, 1260.0, 1540.0))
-    found = DetectedLayout(layout=layout, bands=(), row_strength=(), row_ends=row_ends, flags=flags)
-    return found.with_end(x_end, True, mm)
-
-
-def test_the_pulses_settle_which_end_of_the_traces_is_right():
-    """Own-seed screen photo 1696134429: moire fills the paper past the traces' end with specks (the
-    ink-based end runs to the page's edge) and breaks the trace into dashes (the traced end came
-    230 px short); the calibration pulses, whose falling edge is on t = 0, tell which end holds."""
-    span = 10 * 7.874 * 25
-    x0 = 120.0
-    specks, early, right = x0 + span + 80, x0 + span - 230, x0 + span
-    traced = _settle_end(_ended(specks), right, x0, True, 7.874)
-    assert Flag.X_END_FROM_TRACE in traced.flags and traced.layout.x0 == pytest.approx(x0)
-    ink = _ended(right)
-    assert _settle_end(ink, early, x0, True, 7.874) is ink  # the ink-based end fits: kept
-    pulsed = _settle_end(_ended(specks), early, x0, True, 7.874)
-    assert Flag.X0_FROM_PULSES in pulsed.flags and pulsed.layout.x0 == pytest.approx(x0)
-    # A lead-in of up to 0.1 s after the edge (other printers) still fits; no pulses: the traced end.
-    assert _settle_end(_ended(specks), right + 15, x0, True, 7.874).layout.x0 == pytest.approx(x0 + 15)
-    assert Flag.X_END_FROM_TRACE in _settle_end(_ended(specks), early, None, True, 7.874).flags
-
-
-def test_a_scanned_kit_page_reads_its_separators_as_the_kit_snapped_them():
-    """Own-seed kit pages that were scanned or photographed read t = 0 0.34 px early on average (0.45
-    of a sample at 250 Hz): their separators stand where matplotlib snapped them. Their pulses mark
-    them as the kit's; a page whose pulses end 0.05 s before t = 0 (our other styles) keeps its
-    separators on the boundaries."""
-    pps, x0 = 7.874 * 25, 150.3
-    seps = tuple(x0 + k * 2.5 * pps + o for k, o in zip((1, 2, 3), (-0.236, -0.362, -0.488)))
-    found = replace(_ended(x0 + 10 * pps), separators=seps)
-    kit = _place_t0(found, 0.0, 500, pulse_x0=x0 + 1.5)
-    assert Flag.KIT_SEPARATORS in kit.flags and kit.layout.x0 == pytest.approx(x0, abs=0.01)
-    other = _place_t0(found, 0.0, 500, pulse_x0=x0 - 0.05 * pps)
-    assert Flag.KIT_SEPARATORS not in other.flags and other.layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
-    assert _place_t0(found, 0.0, 500, pulse_x0=None).layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
-
-
-def test_without_a_grid_a_kit_page_reads_px_per_s_and_t0_from_its_separators_moved_back():
-    """No grid: px/s comes from the separators' spacing, which the kit's snapping offsets (their trend
-    0.13 px a column) made 0.03 % short. Moved back onto the boundaries, both come out right."""
-    pps, x0 = 7.874 * 25, 150.3
-    offsets = (-0.236, -0.362, -0.488)
-    seps = tuple(x0 + k * 2.5 * pps + o for k, o in zip((1, 2, 3), offsets)) + (x0 + 700.0,)  # + a QRS
-    layout = PageLayout(px_per_mm=7.874, x0=x0 - 0.3)
-    moved = _on_boundaries(seps, layout, offsets)
-    assert moved[:3] == pytest.approx([x0 + k * 2.5 * pps for k in (1, 2, 3)]) and moved[3] == seps[3]
-    found = DetectedLayout(layout=PageLayout(px_per_mm=7.9, baselines=(700.0, 980.0, 1260.0, 1540.0)), bands=(),
-                           row_strength=(), row_ends=(), separators=seps).with_end(x0 + 10 * pps, False)
-    kit = _place_t0(found, 0.0, 500, pulse_x0=x0 + 1.0)
-    assert Flag.KIT_SEPARATORS in kit.flags and Flag.SCALE_FROM_SEPARATORS in kit.flags
-    assert kit.layout.px_per_s == pytest.approx(pps, rel=2e-5) and kit.layout.x0 == pytest.approx(x0, abs=0.05)
-
-
-def test_sheared_rows_start_on_their_pulses():
-    """Own-seed screen photo 6129735260, rectified from slightly wrong corners: its rows start 30 px
-    apart, their px/s 1-2 % below the page's, and one t = 0 for the page was 12-42 px off every row."""
-    edges = [95.0, 105.0, 115.0, 125.0]
-    pps = [192.9, 192.4, 191.9, 191.5]
-    t_last = 10.0 - 1 / 500
-    ends = tuple(e + 4.5 + t_last * p for e, p in zip(edges, pps))  # t = 0 4.5 px after each edge
-    found = _ended(float(np.median(ends)), row_ends=ends)
-    assert _row_starts(found, edges, 0.0, pps, 500) == pytest.approx([e + 4.5 for e in edges], abs=0.01)
-    # Where t = 0 came from the pulses, on their edges; unsheared rows keep the page's t = 0.
-    pulsed = replace(found, flags=found.flags + (Flag.X0_FROM_PULSES,))
-    assert _row_starts(pulsed, edges, 0.0, pps, 500) == pytest.approx(edges)
-    flat = [110.0, 110.3, 109.9, 110.2]
-    assert _row_starts(found, flat, 0.0, pps, 500) == [found.layout.x0] * 4
 
 
 def test_bad_files_raise_or_fall_back(tmp_path):
