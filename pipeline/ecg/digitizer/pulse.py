@@ -8,7 +8,7 @@ the pulses still stand out: two vertical strokes 10 mm tall, 5 mm apart, joined 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -80,7 +80,8 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
     Within the left SEARCH_SHARE of the page and 15 mm above to 3 mm below the row's baseline: a pair
     of vertical strokes PULSE_HEIGHT_MM tall whose tops agree, PULSE_WIDTH_MM apart, joined by a bar
     at the top, standing on the baseline; of several, the leftmost. The edge's x is the
-    ink-weighted mean over its middle (away from the top bar and from the trace leaving its foot).
+    ink-weighted mean over its upper part (15-50 % of its height below the top: away from the bar,
+    and from a trace that starts above the baseline and runs along the edge's foot).
     """
     h, w = ink.shape
     y0 = max(0, int(round(baseline - 15.0 * px_per_mm)))
@@ -99,21 +100,21 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
     reach = max(2, int(round(px_per_mm)))
     rows_inked = cv2.dilate(binary.astype(np.uint8), np.ones((3, 1), np.uint8)) > 0  # a bar 1 px off level
     foot = baseline - y0
-    best: int | None = None
-    for xf in edges:
-        if best is not None:
-            break
-        for xr in edges[(edges >= xf - (1 + WIDTH_SLACK) * width) & (edges <= xf - (1 - WIDTH_SLACK) * width)]:
-            if abs(int(run_top[xf]) - int(run_top[xr])) > reach:
-                continue
-            lo = max(0, int(min(run_top[xf], run_top[xr])) - reach)
-            hi = int(max(run_top[xf], run_top[xr]) + 0.1 * tall) + reach + 1
-            bar = rows_inked[lo:hi, xr + 2:xf - 1].mean(axis=1) if xf - xr > 4 else np.zeros(1)
-            top = lo + int(np.argmax(bar))
-            if bar.max() >= TOP_COVER and abs(top + tall - foot) <= FOOT_MM * px_per_mm \
-                    and _clear_before(binary, int(xr), foot, px_per_mm):
-                best = int(xf)
-                break
+
+    def is_pulse(xr: int, xf: int) -> bool:
+        """Rising edge at xr and falling edge at xf: tops level, a bar joining them, on the baseline."""
+        if abs(int(run_top[xf]) - int(run_top[xr])) > reach or xf - xr <= 4:
+            return False
+        lo = max(0, int(min(run_top[xf], run_top[xr])) - reach)
+        hi = int(max(run_top[xf], run_top[xr]) + 0.1 * tall) + reach + 1
+        bar = rows_inked[lo:hi, xr + 2:xf - 1].mean(axis=1)
+        top = lo + int(np.argmax(bar))
+        return (bar.max() >= TOP_COVER and abs(top + tall - foot) <= FOOT_MM * px_per_mm
+                and _clear_before(binary, xr, foot, px_per_mm))
+
+    rises = ((xf, edges[(edges >= xf - (1 + WIDTH_SLACK) * width) & (edges <= xf - (1 - WIDTH_SLACK) * width)])
+             for xf in edges)
+    best = next((int(xf) for xf, xrs in rises if any(is_pulse(int(xr), int(xf)) for xr in xrs)), None)
     if best is None:
         return None
     lo, hi = best, best  # the falling edge's columns, its stroke widened by the dilation
