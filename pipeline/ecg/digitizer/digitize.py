@@ -380,10 +380,12 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     # A photo rectified from slightly wrong corners keeps a keystone: each row reads its own time scale
     # off the grid (not where the grid was not found, or was moire and the page's size gave the scale).
     row_pps = _row_time_scales(grid, layout) if cal.grid_found and Flag.SCALE_FROM_PAGE not in cal.flags else None
+    speeds = row_pps or [layout.px_per_s] * len(traces)
     # A sheared page's rows start at different x, which their calibration pulses show.
-    row_x0 = sheared_row_starts(found, edges, cap, row_pps or [layout.px_per_s] * len(traces), fs)
-    if row_x0 != [layout.x0] * len(traces):
+    sheared = sheared_row_starts(found, edges, cap, speeds, fs)
+    if sheared is not None:
         found = replace(found, flags=found.flags + (Flag.ROWS_SHEARED,))
+    row_x0 = sheared or [layout.x0] * len(traces)
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
                                  row_px_per_s=row_pps, row_x0=row_x0)
@@ -392,7 +394,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
                                      cal.grid_axis_periods, fs)
     return _Reading(found=found, traces=traces, quality=quality, repaired=repaired, notes=notes,
                     doubt=doubt, doubt_parts=doubt_parts,
-                    row_px_per_s=row_pps or [layout.px_per_s] * len(traces), row_x0=row_x0)
+                    row_px_per_s=speeds, row_x0=row_x0)
 
 
 def _row_time_scales(grid: GridResult, layout: PageLayout) -> list[float]:

@@ -71,8 +71,8 @@ def kit_separator_offsets(px_per_s: float) -> tuple[float, ...]:
 
 
 def drawn_by_kit(pulse_x0: float | None, x0: float, px_per_s: float) -> bool:
-    """Whether the rows' pulse edges (their median, pulse.pulses_x0) stand where the kit draws them
-    for a t = 0 at x0 (within KIT_PULSE_WINDOW_S); False without pulses."""
+    """Whether the rows' pulse edges (the median of those found, one will do) stand where the kit
+    draws them for a t = 0 at x0 (within KIT_PULSE_WINDOW_S); False without pulses."""
     return pulse_x0 is not None and abs(pulse_x0 - x0) <= KIT_PULSE_WINDOW_S * px_per_s
 
 

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from pipeline.ecg.digitizer.rows import INK_THRESHOLD
 from pipeline.ecg.layout import MM_PER_S
 
 PULSE_HEIGHT_MM = 10.0
 """1 mV at 10 mm/mV."""
 PULSE_WIDTH_MM = 0.2 * MM_PER_S
 """0.2 s at 25 mm/s."""
-INK = 0.4
-"""Ink map value from which a pixel counts as ink (rows.INK_THRESHOLD)."""
 SEARCH_SHARE = 0.35
 """The pulses are looked for in this left share of the page (the kit draws them in its left margin)."""
 FILL = 0.6
@@ -90,7 +89,8 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
     band = ink[y0:y1, :x1]
     if band.size == 0:
         return None
-    binary = cv2.dilate((band > INK).astype(np.uint8), np.ones((1, 3), np.uint8)) > 0  # strokes 1 px off vertical
+    # Widened by a column each side: a stroke 1 px off vertical stays one column's ink.
+    binary = cv2.dilate((band > INK_THRESHOLD).astype(np.uint8), np.ones((1, 3), np.uint8)) > 0
     tall = PULSE_HEIGHT_MM * px_per_mm
     fill, run_top = _column_fill(binary, int(round(0.9 * tall)))
     edges = np.nonzero(fill >= FILL)[0]

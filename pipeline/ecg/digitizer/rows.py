@@ -28,6 +28,8 @@ PITCH_TOLERANCE = 0.35
 """How far (relative) the gap between two rows' coverage peaks may stray from ROW_PITCH_MM: the peaks sit
 where each trace spends its time, not exactly on its baseline (gaps of 31-46 mm on clean pages), while a
 printed header line above the first row stands 70 mm or more from it."""
+NO_OFFSETS: tuple[float, ...] = (0.0,) * (N_COLUMNS - 1)
+"""Separators standing on their column boundaries (see x0_from_separators' offsets)."""
 SEPARATOR_FIT_MM = 1.0
 """How far a column boundary's mark may sit off the line through the others' (mm): marks found from
 pen lifts stand a few px before the boundary, but all by about the same amount."""
@@ -71,7 +73,7 @@ class DetectedLayout:
         return replace(self, layout=layout, x_end=float(x_end), flags=tuple(flags))
 
     def with_pen(self, cap: float, fs: int | None = None,
-                 separator_offsets: tuple[float, ...] = (0.0,) * (N_COLUMNS - 1)) -> "DetectedLayout":
+                 separator_offsets: tuple[float, ...] = NO_OFFSETS) -> "DetectedLayout":
         """This layout with x0 placed exactly: from the lead separators when found (they stand on
         the column boundaries, whatever the pen, or separator_offsets px from them: see
         kit_page.kit_separator_offsets), else from x_end less the pen's cap extension and the last
@@ -289,7 +291,7 @@ def _separators(ink: np.ndarray, baselines: list[int], px_per_mm: float, drift: 
 
 def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float, tol_px: float,
                        reach_px: float = 0.0, tight_px: float = 0.0,
-                       offsets: Sequence[float] = (0.0,) * (N_COLUMNS - 1)) -> tuple[float | None, int]:
+                       offsets: Sequence[float] = NO_OFFSETS) -> tuple[float | None, int]:
     """(x of t = 0 from separators at the 2.5, 5 and 7.5 s column boundaries, or offsets[k - 1] px from
     boundary k, how many were used).
 
@@ -315,7 +317,7 @@ def x0_from_separators(separators: list[float], x0_guess: float, px_per_s: float
 
 
 def _full_separator_set(separators: list[float], x0_guess: float, col_px: float, reach_px: float,
-                        tight_px: float, offsets: Sequence[float] = (0.0,) * (N_COLUMNS - 1)) -> float | None:
+                        tight_px: float, offsets: Sequence[float] = NO_OFFSETS) -> float | None:
     """x0 of the exactly spaced full set of separators (see x0_from_separators) nearest x0_guess."""
     if reach_px <= 0 or not separators:
         return None

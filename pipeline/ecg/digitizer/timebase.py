@@ -78,20 +78,18 @@ def separators_on_boundaries(separators: tuple[float, ...], layout: PageLayout,
 
 
 def sheared_row_starts(found: DetectedLayout, edges: list[float | None], cap: float, row_pps: list[float],
-                       fs: int) -> list[float]:
-    """Each row's x of t = 0: the layout's, unless the rows' pulse edges show the page sheared
-    (pulse.sheared_edges); then from each row's fitted edge (pulse.row_starts), a strong shear's lead
-    measured against each row's own end (its ink-based end where that agrees with the page's within
-    2 mm, else the page's) at its own px/s, or 0 where t = 0 came from the pulses themselves."""
+                       fs: int) -> list[float] | None:
+    """Each row's x of t = 0 where the rows' pulse edges show the page sheared (pulse.sheared_edges):
+    from each row's fitted edge (pulse.row_starts), a strong shear's lead measured against each row's
+    own end (its ink-based end where that agrees with the page's within 2 mm, else the page's) at its
+    own px/s, or 0 where t = 0 came from the pulses themselves. None where the rows share the layout's."""
     layout = found.layout
-    n = len(row_pps)
     fitted = sheared_edges(edges, layout.baselines, layout.px_per_mm)
-    if fitted is None or len(fitted) != n or "x0_kit_page" in found.flags:
-        return [layout.x0] * n
+    if fitted is None or len(fitted) != len(row_pps) or "x0_kit_page" in found.flags:
+        return None
     ends = None
     if Flag.X0_FROM_PULSES not in found.flags:
         t_last = DURATION_S - 1.0 / fs
         near = [np.isfinite(e) and abs(e - found.x_end) <= 2.0 * layout.px_per_mm for e in found.row_ends]
         ends = [(e if ok else found.x_end) - cap - t_last * pps for e, ok, pps in zip(found.row_ends, near, row_pps)]
-    starts = row_starts(fitted, layout.x0, ends, layout.px_per_mm, PULSE_LEAD_S * layout.px_per_s)
-    return starts if starts is not None else [layout.x0] * n
+    return row_starts(fitted, layout.x0, ends, layout.px_per_mm, PULSE_LEAD_S * layout.px_per_s)
