@@ -18,6 +18,8 @@ class Flag(StrEnum):
     """A photographed page's outline was mapped onto the frame."""
     RECTIFIED_PLANE = "rectified_plane"
     """A perspective was undone without the page outline (the grid's plane)."""
+    MOIRE_REMOVED = "moire_removed"
+    """A screen's moire bands were notched out of the photographed page (`moire.remove_moire`)."""
     # step 2, grid
     ROTATION_AT_LIMIT = "rotation_at_limit"
     """The deskew angle hit the search limit: the page may be turned more than that."""

@@ -721,6 +721,8 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
     flags: list[str] = []
     if rect.applied:
         flags.append(Flag.RECTIFIED_PAGE if rect.is_page else Flag.RECTIFIED_PLANE)
+    if rect.moire_removed:
+        flags.append(Flag.MOIRE_REMOVED)
     feat = colour_features(image)
     rotation = estimate_rotation(feat.nonpaper)
     if abs(rotation) >= MAX_ROTATION_DEG - 0.1:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from pipeline.ecg.digitizer.moire import MOIRE, MoireConfig, moire_share, remove_moire
 from pipeline.ecg.layout import PAGE_H, PAGE_MM_W, PAGE_W
 
 
@@ -73,6 +74,9 @@ class RectifyConfig:
     lines for ink (a trace drawn in grey on a screen is no darker than they are); 0 keeps it. Chosen on
     own-seed screen photos (16 per seed, 3 seeds): 0.8 / 1.2 / 1.6 px gained 0.85 / 0.73 / 0.63 dB on
     average; none of the photos of paper crossed the texture threshold."""
+    moire: MoireConfig | None = MOIRE
+    """A rectified photo of a screen (its raster seen, or moire in its spectrum: `moire.moire_share`)
+    has the moire notched out (`moire.remove_moire`); None keeps it."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class Rectification:
     screen: bool = False
     """Whether a screen's pixel raster was blurred away (`raster_texture`): the grid's fine lines then
     carry the raster's moire."""
+    moire_removed: bool = False
+    """Whether a screen's moire bands were notched out of the page (`moire.remove_moire`)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) rectified (x, y) points -> input image points."""
@@ -472,7 +478,7 @@ def raster_texture(image: np.ndarray) -> float:
 
 def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig()) -> tuple[np.ndarray, Rectification]:
     """Step 1 of the digitizer: the page seen fronto-parallel, under even light and without a screen's
-    pixel raster when it had to be rectified (a photo), else on levelled paper; the page itself and
+    pixel raster or moire when it had to be rectified (a photo), else on levelled paper; the page itself and
     IDENTITY when cfg is None."""
     if cfg is None:
         return image, IDENTITY
@@ -482,6 +488,10 @@ def flatten_page(image: np.ndarray, cfg: RectifyConfig | None = RectifyConfig())
     if rect.applied and cfg.raster_blur_px > 0 and raster_texture(image) > cfg.raster_texture:
         image = cv2.GaussianBlur(image, (0, 0), cfg.raster_blur_px)
         rect = replace(rect, screen=True)
+    moire = cfg.moire
+    if rect.applied and moire is not None and (rect.screen or moire_share(image, moire) >= moire.min_share):
+        image = remove_moire(image, moire)
+        rect = replace(rect, moire_removed=True)
     if cfg.level_paper_mm > 0 and not rect.applied:
         px_per_mm = image.shape[1] / PAGE_MM_W
         image = level_paper(image, int(round(cfg.level_paper_mm * px_per_mm)))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.digitizer.grid import calibrate
+from pipeline.ecg.digitizer.moire import MOIRE, moire_share
 from pipeline.ecg.digitizer.rectify import (
     RectifyConfig,
     apply_homography,
@@ -107,6 +108,21 @@ def test_a_screen_raster_is_told_from_paper_and_blurred_away_on_photos_only():
     assert not flatten_page(cv2.warpPerspective(paper, truth, (W, H), borderValue=(50, 70, 95)))[1].screen
     scanned, rect = flatten_page(screen, RectifyConfig(level_paper_mm=0.0))
     assert not rect.applied and not rect.screen and scanned is screen
+
+
+def test_a_screen_photos_moire_is_notched_out_and_a_photo_of_paper_is_left_alone():
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    bands = 1.0 - 0.3 * (0.5 + 0.5 * np.cos((xs * 0.82 + ys * 0.57) * (2 * np.pi / 15.0)))  # 35 degrees
+    paper = page(period=8.0)  # a 1 mm grid at 200 dpi
+    banded = np.clip(paper * bands[..., None], 0, 255).astype(np.uint8)
+    truth = cv2.getPerspectiveTransform(CORNERS.astype(np.float32), SEEN.astype(np.float32))
+    flat, rect = flatten_page(cv2.warpPerspective(banded, truth, (W, H), borderValue=(50, 70, 95)))
+    assert rect.applied and rect.moire_removed
+    assert moire_share(flat) < MOIRE.min_share
+    assert not flatten_page(cv2.warpPerspective(paper, truth, (W, H), borderValue=(50, 70, 95)))[1].moire_removed
+    kept, rect = flatten_page(cv2.warpPerspective(banded, truth, (W, H), borderValue=(50, 70, 95)),
+                              RectifyConfig(moire=None))
+    assert rect.applied and not rect.moire_removed and moire_share(kept) > MOIRE.min_share
 
 
 def test_a_page_inside_a_bright_bezel_ring_joined_to_it_is_found():
