@@ -26,7 +26,8 @@ class Flag(StrEnum):
     GRID_NOT_FOUND = "grid_not_found"
     """No grid period found: the scale comes from elsewhere (see the scale_* flags)."""
     SCALE_FROM_PAGE = "scale_from_page"
-    """The grid period disagreed with the rectified page's own scale, which was taken instead."""
+    """The grid period disagreed with the rectified page's own scale, which was taken instead (never
+    after a screen's moire was removed: the grid found then is the paper's)."""
     COLUMNS_STRAIGHTENED = "columns_straightened"
     """The grid's lines stood unevenly along x (a scanner's feed slip), or its period along x differed
     from the one along y; the page's columns were resampled to even them (`lattice.column_source`)."""

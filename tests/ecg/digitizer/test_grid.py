@@ -155,20 +155,32 @@ def test_load_image_reads_rgba_png(tmp_path):
 
 @pytest.mark.parametrize("seed", [2, 3])
 def test_screen_photo_scale_comes_from_the_page_when_moire_fools_the_grid(seed: int) -> None:
-    """On these screen photos, with the screen's raster left in, the grid spectrum locks onto moire;
-    the rectified page's own scale (the Letter page mapped onto the frame) is then used instead. With
-    the raster blurred away (the default) the scale is right as well, however it was found."""
+    """On these screen photos, with the screen's raster and moire left in, the grid spectrum locks onto
+    moire; the rectified page's own scale (the Letter page mapped onto the frame) is then used instead.
+    With the moire notched out (the default) the grid's own period is right and is kept."""
     from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
     from pipeline.ecg.synth import render
 
     record = render.simulate_record(500, np.random.default_rng(seed))
     page = render.render_page(record, 500, np.random.default_rng(seed + 1))
     shot = cv2.cvtColor(render.degrade(page, "0006", np.random.default_rng(seed + 2)).image, cv2.COLOR_RGB2BGR)
-    grid = calibrate(*flatten_page(shot, RectifyConfig(raster_blur_px=0.0)))
+    grid = calibrate(*flatten_page(shot, RectifyConfig(raster_blur_px=0.0, moire=None)))
     assert "scale_from_page" in grid.calibration.flags
     assert abs(grid.calibration.px_per_mm / (200 / 25.4) - 1) < 0.03
     grid = calibrate(*flatten_page(shot, RectifyConfig()))
+    assert "moire_removed" in grid.calibration.flags and "scale_from_page" not in grid.calibration.flags
     assert abs(grid.calibration.px_per_mm / (200 / 25.4) - 1) < 0.03
+
+
+def test_a_grid_found_after_the_moire_was_removed_overrules_the_page_scale() -> None:
+    """A screen photo's page quadrilateral may be the viewer's window around the page, so the
+    rectified frame's scale is wrong; once the moire is out, a grid found is the paper's own."""
+    page = grid_page(period=5.0)  # the frame's own scale: 1163 px for 279.4 mm, 4.16 px/mm
+    kept = calibrate(page, Rectification(applied=True, is_page=True, moire_removed=True))
+    assert abs(kept.calibration.px_per_mm / 5.0 - 1) < 0.01
+    assert "scale_from_page" not in kept.calibration.flags and "moire_removed" in kept.calibration.flags
+    overruled = calibrate(page, Rectification(applied=True, is_page=True))
+    assert "scale_from_page" in overruled.calibration.flags and overruled.calibration.px_per_mm < 4.2
 
 
 def test_grid_lines_three_pixels_thick_go_whole_when_the_period_is_slightly_off():
