@@ -49,6 +49,9 @@ class Flag(StrEnum):
     """t = 0 computed from the end fell off the page."""
     X0_FROM_SEPARATORS = "x0_from_separators"
     """t = 0 placed from the separator ticks."""
+    SEPARATORS_OFF_PULSES = "separators_off_pulses"
+    """The separators found put t = 0 where the calibration pulses do not allow it, the traces' end
+    where they do: t = 0 was placed from the end (QRS strokes of a regular rhythm taken for separators)."""
     KIT_SEPARATORS = "kit_separators"
     """The calibration pulses mark the page as drawn by ecg-image-kit: its separators were read as
     standing where the kit's pixel snapping put them, a fraction of a pixel before the boundaries."""

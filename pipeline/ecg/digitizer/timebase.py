@@ -20,6 +20,16 @@ from pipeline.ecg.layout import DURATION_S, MM_PER_S, N_COLUMNS, PageLayout
 PULSE_LEAD_S = 0.1
 """How far after its pulse's falling edge a row's t = 0 may stand (ecg-image-kit: at the edge; other
 printers leave a short flat stretch)."""
+SEPARATOR_LEAD_S = 0.05
+"""The same for t = 0 as the separators place it: the styles we know (ecg-image-kit's at the edge, our
+renderer's 0.05 s after it)."""
+
+
+def fits_pulses(layout: PageLayout, pulse_x0: float, lead_s: float = PULSE_LEAD_S) -> bool:
+    """Whether layout's t = 0 stands where the calibration pulses' falling edge allows: at it or up to
+    lead_s after it, 1 mm either way."""
+    lead = layout.x0 - pulse_x0
+    return -layout.px_per_mm <= lead <= (lead_s * MM_PER_S + 1.0) * layout.px_per_mm
 
 
 def settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None, scale_known: bool,
@@ -35,12 +45,8 @@ def settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None,
     if pulse_x0 is None:
         return traced
 
-    def fits(candidate: DetectedLayout) -> bool:
-        lead = candidate.layout.x0 - pulse_x0
-        return -candidate.layout.px_per_mm <= lead <= (PULSE_LEAD_S * MM_PER_S + 1.0) * candidate.layout.px_per_mm
-
     for candidate in (traced, found):
-        if fits(candidate):
+        if fits_pulses(candidate.layout, pulse_x0):
             return candidate
     pulsed = found.with_end(pulse_x0 + DURATION_S * found.layout.px_per_s, scale_known, px_per_mm)
     return replace(pulsed, flags=pulsed.flags + (Flag.X0_FROM_PULSES,))
@@ -48,10 +54,19 @@ def settle_end(found: DetectedLayout, traced_end: float, pulse_x0: float | None,
 
 def place_t0(found: DetectedLayout, cap: float, fs: int, pulse_x0: float | None) -> DetectedLayout:
     """found.with_pen, its separators read as the kit's (kit_page.kit_separator_offsets, flag
-    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's.
+    kit_separators) where they placed t = 0 and the calibration pulses mark the page as the kit's. Where
+    the separators put t = 0 off the pulses (`fits_pulses`) and the traces' end puts it on them, the
+    end's t = 0 is kept (flag separators_off_pulses).
     Without a grid the separators' spacing also gave px/s: both are then read again from the separators
     moved back onto the boundaries (the offsets' trend made px/s 0.02-0.04 % short on own-seed pages)."""
     placed = found.with_pen(cap, fs)
+    if (Flag.X0_FROM_SEPARATORS in placed.flags and pulse_x0 is not None
+            and not fits_pulses(placed.layout, pulse_x0, SEPARATOR_LEAD_S)):
+        by_end = replace(found, separators=()).with_pen(cap, fs)
+        if fits_pulses(by_end.layout, pulse_x0, SEPARATOR_LEAD_S):
+            # A regular rhythm can put QRS strokes at three exactly spaced x near the boundaries, which
+            # then pass for the separators (lost behind a QRS of their own) and misplace t = 0.
+            return replace(by_end, flags=by_end.flags + (Flag.SEPARATORS_OFF_PULSES,))
     pps = placed.layout.px_per_s
     if Flag.X0_FROM_SEPARATORS not in placed.flags or not drawn_by_kit(pulse_x0, placed.layout.x0, pps):
         return placed

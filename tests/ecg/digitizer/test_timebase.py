@@ -52,6 +52,22 @@ def test_a_scanned_kit_page_reads_its_separators_as_the_kit_snapped_them():
     assert place_t0(found, 0.0, 500, pulse_x0=None).layout.x0 == pytest.approx(x0 - 0.362, abs=0.01)
 
 
+def test_qrs_strokes_taken_for_separators_do_not_move_t0_off_the_pulses():
+    """Own-seed screen photo 9717103274: a regular rhythm (RR 0.5 s) put QRS strokes at three exactly
+    spaced x 18 px past the column boundaries, whose own separators were lost behind QRS; read as the
+    separators, they put t = 0 0.15 s after the pulses' edge (0.1 s late). The traces' end puts it
+    0.05 s after the edge, as our renderer draws it: that t = 0 is kept."""
+    pps, x0 = 7.874 * 25, 116.5
+    qrs = tuple(x0 + k * 2.5 * pps + 20.0 for k in (1, 2, 3))
+    found = replace(_ended(x0 + 10 * pps), separators=qrs)
+    kept = place_t0(found, 0.0, 500, pulse_x0=x0 - 0.05 * pps)
+    assert Flag.SEPARATORS_OFF_PULSES in kept.flags and Flag.X0_FROM_SEPARATORS not in kept.flags
+    assert kept.layout.x0 == pytest.approx(x0 + 1 / 500 * pps)  # the end less the last sample's time
+    # Without pulses, or with separators that fit them, the separators place t = 0.
+    assert place_t0(found, 0.0, 500, pulse_x0=None).layout.x0 == pytest.approx(x0 + 20.0)
+    assert Flag.X0_FROM_SEPARATORS in place_t0(found, 0.0, 500, pulse_x0=x0 + 20.0 - 0.05 * pps).flags
+
+
 def test_without_a_grid_a_kit_page_reads_px_per_s_and_t0_from_its_separators_moved_back():
     """No grid: px/s comes from the separators' spacing, which the kit's snapping offsets (their trend
     0.13 px a column) made 0.03 % short. Moved back onto the boundaries, both come out right."""
