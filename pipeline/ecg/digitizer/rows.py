@@ -30,6 +30,11 @@ where each trace spends its time, not exactly on its baseline (gaps of 31-46 mm 
 printed header line above the first row stands 70 mm or more from it."""
 NO_OFFSETS: tuple[float, ...] = (0.0,) * (N_COLUMNS - 1)
 """Separators standing on their column boundaries (see x0_from_separators' offsets)."""
+SCALE_SEARCH = 0.15
+"""Without a grid, how far (relative) the separators' px/s may stand from the page's assumed scale:
+they are searched for, and accepted, that far. (The search once reached only 5 %, so a screen photo
+whose rectified frame was the viewer's window, 12.5 % off, kept the wrong scale: own page 3767657770
+-0.3 -> 9.9 dB; no other own-seed page changed.)"""
 SEPARATOR_FIT_MM = 1.0
 """How far a column boundary's mark may sit off the line through the others' (mm): marks found from
 pen lifts stand a few px before the boundary, but all by about the same amount."""
@@ -60,8 +65,8 @@ class DetectedLayout:
         px_per_mm = px_per_mm or self.layout.px_per_mm
         flags = [f for f in self.flags if f not in TIME_FLAGS]
         if not scale_known:
-            pps = scale_from_separators(list(self.separators), x_end, px_per_mm * MM_PER_S)
-            if pps is not None and abs(pps / (px_per_mm * MM_PER_S) - 1.0) < 0.15:
+            pps = scale_from_separators(list(self.separators), x_end, px_per_mm * MM_PER_S, SCALE_SEARCH)
+            if pps is not None and abs(pps / (px_per_mm * MM_PER_S) - 1.0) < SCALE_SEARCH:
                 px_per_mm = pps / MM_PER_S
                 flags.append(Flag.SCALE_FROM_SEPARATORS)
             else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.ecg.digitizer.flags import Flag
 from pipeline.ecg.digitizer.rows import (
     ROW_PITCH_MM,
+    DetectedLayout,
     choose_rows,
     detect_layout,
     find_separators,
@@ -14,7 +16,7 @@ from pipeline.ecg.digitizer.rows import (
     scale_from_separators,
     x0_from_separators,
 )
-from pipeline.ecg.layout import DEFAULT_LAYOUT
+from pipeline.ecg.layout import DEFAULT_LAYOUT, PageLayout
 
 
 def test_looks_like_rows_wants_gaps_near_the_layout_pitch() -> None:
@@ -112,6 +114,19 @@ def test_a_full_set_of_separators_outranks_a_lone_mark_near_the_guess() -> None:
     # Without an exactly spaced set, the lone mark's vote stands.
     x0, n = x0_from_separators([stroke, 655.3], guess, pps, 1.0 * mm, reach_px=4.0 * mm, tight_px=0.3 * mm)
     assert n == 1 and abs(x0 - (stroke - 3 * col)) < 1e-9
+
+
+def test_without_a_grid_separators_12_percent_off_the_assumed_scale_still_set_it() -> None:
+    """Own screen photo 3767657770: the rectified frame was the viewer's window around the page, so
+    the frame's scale was 12.5 % too large, and no grid showed; its separators give the scale."""
+    true_pps, assumed_mm = 172.2, 7.874
+    x0 = 230.0
+    found = DetectedLayout(layout=PageLayout(px_per_mm=assumed_mm, baselines=(700.0, 980.0, 1260.0, 1540.0)),
+                           bands=(), row_strength=(), row_ends=(),
+                           separators=tuple(x0 + k * 2.5 * true_pps for k in (1, 2, 3)))
+    read = found.with_end(x0 + 10 * true_pps, scale_known=False)
+    assert Flag.SCALE_FROM_SEPARATORS in read.flags
+    assert read.layout.px_per_s == pytest.approx(true_pps, rel=1e-3) and read.layout.x0 == pytest.approx(x0, abs=0.5)
 
 
 def test_scale_from_separators_takes_the_boundaries_that_lie_on_one_line() -> None:
