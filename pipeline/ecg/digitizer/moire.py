@@ -4,8 +4,9 @@ A phone photo of a page shown on a screen records the screen's pixel raster beat
 own as broad diagonal bands (moire) all over the page. A trace drawn thin and grey on the screen is no
 darker than the bands, so the ink map breaks its steep strokes into dashes along them and the tracer
 cuts every tall QRS short. In a small tile the bands are a few narrow peaks of the 2-D spectrum, away
-from the two axes where the grid's lines and the trace's flat runs and steep strokes put their energy,
-while a stroke spreads its energy over all frequencies. So each tile's peaks off the axes are lowered
+from the two axes where the grid's lines and the trace's flat runs and steep strokes put their energy
+(and off the lattice of the axes' peaks, where a grid's crossings put theirs), while a stroke spreads
+its energy over all frequencies. So each tile's peaks off the axes are lowered
 to the spectrum's local level there (a notch filter, as in descreening a halftone print): the bands go
 and the strokes stay where they were.
 
@@ -162,9 +163,9 @@ def remove_moire(image: np.ndarray, cfg: MoireConfig = MOIRE) -> np.ndarray:
         for x in _starts(planes.shape[2], n):
             tile = planes[:, y:y + n, x:x + n]
             means = tile.reshape(len(tile), -1).mean(axis=1)[:, None, None]
-            spectra = scipy.fft.rfft2((tile - means) * window, workers=-1)
+            spectra = scipy.fft.rfft2((tile - means) * window)
             gains, _ = peak_gains(spectra.mean(axis=0), cfg)
-            filtered = scipy.fft.irfft2(spectra * gains, s=(n, n), workers=-1)
+            filtered = scipy.fft.irfft2(spectra * gains, s=(n, n))
             total[:, y:y + n, x:x + n] += filtered + means * window
             weight[y:y + n, x:x + n] += window
     total /= np.maximum(weight, np.float32(1e-6))
