@@ -146,8 +146,10 @@ def score_pages(pages: Sequence[DevPage], config=None, digitize: Callable | None
 
 def doubt_ranking(per_page: pd.DataFrame) -> tuple[float, int]:
     """(Spearman correlation of the doubt score with the page SNR, pages used): a doubt score that ranks
-    pages well is strongly negative."""
-    ok = per_page[np.isfinite(per_page["doubt"]) & np.isfinite(per_page["snr_db"])]
+    pages well is strongly negative. (NaN, 0) when no development set was found."""
+    doubt = pd.to_numeric(per_page["doubt"], errors="coerce")  # an empty frame's columns hold objects
+    snr = pd.to_numeric(per_page["snr_db"], errors="coerce")
+    ok = per_page[np.isfinite(doubt) & np.isfinite(snr)]
     if len(ok) < 3:
         return float("nan"), len(ok)
     return float(spearmanr(ok["doubt"], ok["snr_db"]).statistic), len(ok)

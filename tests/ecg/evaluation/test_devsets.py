@@ -88,3 +88,7 @@ def test_doubt_ranking_is_the_spearman_correlation_with_the_page_snr() -> None:
     rho, n = doubt_ranking(pages)
     assert n == 4 and rho == -1.0
     assert np.isnan(doubt_ranking(pages.head(2))[0])
+    # No development set on this machine: score_pages' frame is empty, its columns of object dtype.
+    none = pd.DataFrame(columns=["set", "page", "fs", "snr_db", "ratio", "doubt"])
+    rho, n = doubt_ranking(none)
+    assert np.isnan(rho) and n == 0
