@@ -49,9 +49,6 @@ class Flag(StrEnum):
     """t = 0 computed from the end fell off the page."""
     X0_FROM_SEPARATORS = "x0_from_separators"
     """t = 0 placed from the separator ticks."""
-    SEPARATORS_OFF_PULSES = "separators_off_pulses"
-    """The separators found put t = 0 where the calibration pulses do not allow it, the traces' end
-    where they do: t = 0 was placed from the end (QRS strokes of a regular rhythm taken for separators)."""
     KIT_SEPARATORS = "kit_separators"
     """The calibration pulses mark the page as drawn by ecg-image-kit: its separators were read as
     standing where the kit's pixel snapping put them, a fraction of a pixel before the boundaries."""
@@ -61,6 +58,9 @@ class Flag(StrEnum):
     X0_FROM_PULSES = "x0_from_pulses"
     """The ink-based and the traced end disagreed and neither fit the calibration pulses: t = 0 was
     placed at the pulses' falling edge."""
+    SEPARATORS_OFF_PULSES = "separators_off_pulses"
+    """The separators found put t = 0 where the calibration pulses do not allow it, the traces' end
+    where they do: t = 0 was placed from the end (QRS strokes of a regular rhythm taken for separators)."""
     ROWS_SHEARED = "rows_sheared"
     """The rows' pulses stand at different x in proportion to their height: each row was read from its
     own t = 0."""
