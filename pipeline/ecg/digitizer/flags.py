@@ -49,6 +49,9 @@ class Flag(StrEnum):
     """t = 0 computed from the end fell off the page."""
     X0_FROM_SEPARATORS = "x0_from_separators"
     """t = 0 placed from the separator ticks."""
+    X0_KIT_PAGE = "x0_kit_page"
+    """The page is ecg-image-kit's own, unmoved (native size, not turned or warped): its geometry placed
+    t = 0 (`kit_page.place_kit_t0`)."""
     KIT_SEPARATORS = "kit_separators"
     """The calibration pulses mark the page as drawn by ecg-image-kit: its separators were read as
     standing where the kit's pixel snapping put them, a fraction of a pixel before the boundaries."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from pipeline.ecg.digitizer.flags import Flag
 from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.layout import DPI, DURATION_S, MM_PER_S, N_COLUMNS, PAGE_H, PAGE_W
 
@@ -85,7 +86,7 @@ def place_kit_t0(found: DetectedLayout, unmoved: bool, pulse_x0: float | None = 
     left as found."""
     if not unmoved:
         return found
-    kit = replace(found, layout=replace(found.layout, x0=kit_x0()), flags=found.flags + ("x0_kit_page",))
+    kit = replace(found, layout=replace(found.layout, x0=kit_x0()), flags=found.flags + (Flag.X0_KIT_PAGE,))
     if drawn_by_kit(pulse_x0, found.layout.x0, found.layout.px_per_s):
         return kit
     if len(found.separators) < 2:

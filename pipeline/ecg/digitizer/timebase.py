@@ -100,7 +100,7 @@ def sheared_row_starts(found: DetectedLayout, edges: list[float | None], cap: fl
     own px/s, or 0 where t = 0 came from the pulses themselves. None where the rows share the layout's."""
     layout = found.layout
     fitted = sheared_edges(edges, layout.baselines, layout.px_per_mm)
-    if fitted is None or len(fitted) != len(row_pps) or "x0_kit_page" in found.flags:
+    if fitted is None or len(fitted) != len(row_pps) or Flag.X0_KIT_PAGE in found.flags:
         return None
     ends = None
     if Flag.X0_FROM_PULSES not in found.flags:
