@@ -108,6 +108,12 @@ class DigitizeConfig:
     23.93 / 24.05 / 23.98 dB (seed 777, seven types x 6), 19.91 / 19.85 / 19.98 / 20.43 (4242, 0009 and
     0012), 14.65 / - / 14.82 / 14.80 (4242, 0005 and 0006); 2 px is the best sum over the eleven types
     and the bar's half-width."""
+    page_end_guard_px: float = 0.0
+    """Step 7: the end guard of the leads that end at t = 10 s (the last column and the rhythm strip):
+    no separator follows the page's last samples, and a 2 px guard there cut short a trace still
+    rising into the page's end (own page 5195393741, V4-V6 read 0.2-0.4 mV low over their last 5
+    samples). Chosen on own seeds (777, nine types x 6): 2 (end_guard_px) / 1 / 0 px read 22.84 /
+    22.79 / 22.89 dB, 0001 29.44 / 29.34 / 29.54."""
     rectify: RectifyConfig | None = RectifyConfig()
     """Step 1, perspective rectification of photographed pages (None: off)."""
     segmenter: str | None = None
@@ -388,7 +394,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     row_x0 = sheared or [layout.x0] * len(traces)
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
-                                 row_px_per_s=row_pps, row_x0=row_x0)
+                                 row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from pipeline.ecg.layout import DEFAULT_LAYOUT, LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
+from pipeline.ecg.layout import DEFAULT_LAYOUT, DURATION_S, LEADS, RHYTHM_LEAD, ROWS, PageLayout, lead_window, n_samples
 
 BAD_QUALITY = 0.5
 
@@ -158,13 +158,15 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
 
 def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
               smooth: float | None = None, reach: float = np.inf, end_guard: float | None = None,
-              row_px_per_s: Sequence[float] | None = None, row_x0: Sequence[float] | None = None
-              ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              row_px_per_s: Sequence[float] | None = None, row_x0: Sequence[float] | None = None,
+              last_end_guard: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
     lead II of row 1 is returned as 'II_short' (used to check and repair the rhythm strip's start).
     start_guard, smooth, reach, end_guard: see sample_row (applied to every lead).
+    last_end_guard: the end guard of the leads that end the record (t = 10 s), which no separator
+    follows (None: end_guard).
     row_px_per_s: each row's own time scale (x = x0 + t * row_px_per_s[r]; default the layout's).
     row_x0: each row's own x of t = 0 (default the layout's).
     """
@@ -186,7 +188,9 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
                 key = lead
             pps = layout.px_per_s if row_px_per_s is None else row_px_per_s[r]
             x0 = layout.x0 if row_x0 is None else row_x0[r]
-            values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, end_guard)
+            ends_record = round(t[-1] * fs) + 1 >= round(fs * DURATION_S)
+            guard = last_end_guard if ends_record and last_end_guard is not None else end_guard
+            values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, guard)
             signals[key] = values
             quality[key] = q
     return signals, quality

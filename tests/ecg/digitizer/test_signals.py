@@ -48,6 +48,25 @@ def test_samples_sit_at_start_plus_i_over_fs(fs):
     assert len(signals["II_short"]) == n_samples(fs, "I")
 
 
+def test_leads_ending_the_record_are_read_to_their_last_sample():
+    """Nothing follows the page's last samples (no separator), so a trace still rising into the page's
+    end is read there; the separators' end guard would hold its last samples at an earlier value."""
+    fs = 500
+    def rise(t):
+        return 400.0 * np.clip(t - 9.95, 0.0, None) ** 2  # 0.92 mV at the last sample
+
+    rows = [line_row(r, rise, step=0.25) for r in range(4)]
+    guarded, _ = cut_leads(rows, LAYOUT, fs, smooth=3.0, end_guard=2.0)
+    read, _ = cut_leads(rows, LAYOUT, fs, smooth=3.0, end_guard=2.0, last_end_guard=0.0)
+    for lead in ("V4", "V5", "V6", "II"):
+        start, stop = lead_window(fs, lead)
+        expected = rise(np.arange(start, stop) / fs)
+        assert np.abs(guarded[lead][-5:] - expected[-5:]).max() > 0.1
+        assert np.abs(read[lead] - expected).max() < 0.03
+    # Leads that end at a column boundary keep the separators' guard.
+    assert np.array_equal(read["aVL"], guarded["aVL"])
+
+
 def test_window_edges_do_not_leak_the_neighbouring_lead():
     fs = 500
     # Row 0 shows lead I at +1 mV for 2.5 s, then aVR at -1 mV; the boundary column is a gap.
