@@ -403,14 +403,21 @@ def _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, t
             if (apex or inside) and outmost - inner >= depth and (not entered or _steep_end(top, bot, i, c, direction)):
                 return c, ys
             return -1, ys
-        # The next column's ink touching this run, nearest its outer end.
+        # The next column's ink touching this run, nearest its outer end. Once past a mid-trace apex
+        # (this run's outer end back from the farthest reached), nearest its inner end instead: the
+        # stroke turns back towards the path, while ink at the outer end is what the apex ran into
+        # (another row's trace). At a lead's start the label hangs there, and the rule stays.
         seed = -1
-        y = b + 1 if direction > 0 else a - 1
+        returning = entered and outmost - float(ys[c - 1 - i] * direction) >= 2.0
+        if returning:
+            y, step = (a - 1, 1) if direction > 0 else (b + 1, -1)
+        else:
+            y, step = (b + 1, -1) if direction > 0 else (a - 1, 1)
         while (a - 1 <= y <= b + 1) and y_lo <= y < y_hi:
             if prob[y, x_lo + c] > thr:
                 seed = y
                 break
-            y -= direction
+            y += step
         if seed < 0:
             return -1, ys
 
@@ -430,6 +437,9 @@ def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, 
     the flanks merge with the baseline, the path stays on the baseline ink in the V's white wedge, and
     the stroke above the wedge is cut off from the path's run. There the stroke need only reach as far
     as the nearer of the two tall flanks beside the notch.
+
+    A broad apex may run into another row's trace; past it the stroke is followed back along its own
+    returning flank (the ink nearest the path), not along that trace.
     """
     out = path.copy()
     n = path.shape[0]

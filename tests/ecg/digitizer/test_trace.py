@@ -201,6 +201,24 @@ def test_a_label_bar_across_a_deep_s_wave_does_not_cut_its_apex():
     assert np.abs(curve_at(tr, xs[flat]) - ys[flat]).max() < 1.0
 
 
+def test_an_apex_that_runs_into_another_rows_trace_is_followed_back_up_its_own_flank():
+    """A broad S wave cut short by a label's bar, whose trough touches the next row's flat trace: past
+    the trough the stroke turns back towards the path, while the other row's trace runs on at the
+    trough's outer end. Following that outer end lost the stroke and left the S wave cut at the bar
+    (own seed 777, page 1329668202: V2 9.7 dB)."""
+    xs = np.arange(10.0, 290.0, 0.4)
+    ys = 60.0 + 120.0 * np.exp(-0.5 * ((xs - 150.0) / 4.0) ** 2)  # a 120 px S wave, 10 px wide
+    prob = _with_bar(draw(xs, ys, (220, 300), 2), (135.0, 165.0), 90.0)
+    alone = trace_row(prob, (0, 220), (20, 280), 60.0, px_per_mm=8.0)
+    assert alone.path[150 - alone.x0] > 170  # without the other row's trace the S wave is restored anyway
+    other_row = draw(np.array([100.0, 290.0]), np.array([174.0, 174.0]), prob.shape, 2)
+    tr = trace_row(np.maximum(prob, other_row), (0, 220), (20, 280), 60.0, px_per_mm=8.0)
+    assert tr.path[150 - tr.x0] > 170
+    assert curve_at(tr, np.array([150.0]))[0] == pytest.approx(180.0, abs=2.0)
+    flat = (xs > 30) & (xs < 120)
+    assert np.abs(curve_at(tr, xs[flat]) - ys[flat]).max() < 1.0
+
+
 def test_a_letter_hanging_off_a_flat_trace_is_not_taken_for_an_apex():
     xs = np.arange(10.0, 290.0, 0.4)
     prob = draw(xs, np.full_like(xs, 100.0), (220, 300), 2)
