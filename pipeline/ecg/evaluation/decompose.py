@@ -1,4 +1,5 @@
-"""Where a lead's error comes from: time phase, gain, offset, and how much of it sits on steep samples.
+"""Where a lead's error comes from: time phase, gain, offset, and how much of it sits on steep samples
+and on the window's ends.
 
 For a true lead and its prediction (after the metric's own whole-sample alignment and offset removal):
 - `lag`: the whole-sample shift the metric chose; `phase`: the sub-sample rest, from the peak of the
@@ -7,7 +8,10 @@ For a true lead and its prediction (after the metric's own whole-sample alignmen
 - `gain`: the least-squares scale g in truth ~ g * prediction (1: right size; below: read too large);
 - `offset`: mean(prediction - truth) before the metric removes it (mV);
 - `steep_share`: the share of the error energy on the steepest 10 % of the true samples (QRS flanks):
-  far above 0.1, the error is mostly timing or sharp peaks; near 0.1, it is spread evenly.
+  far above 0.1, the error is mostly timing or sharp peaks; near 0.1, it is spread evenly;
+- `edge_share`: the share of the error energy on the first and last EDGE_SAMPLES samples of the lead's
+  window, beside the calibration pulse or a separator, where the trace is hidden under them or cut
+  short (a 2.5 s window at 500 Hz holds 1 % of its samples there).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from pipeline.ecg.evaluation.metric import MAX_SHIFT_S, align, max_lag
 
 STEEP_FRACTION = 0.1
+EDGE_SAMPLES = 6
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class LeadError:
     gain: float
     offset: float
     steep_share: float
+    edge_share: float
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -68,6 +74,9 @@ def decompose(truth: np.ndarray, pred: np.ndarray, fs: float) -> LeadError | Non
     err = np.square(truth - np.nan_to_num(aligned, nan=0.0))
     slope = np.abs(np.gradient(truth))
     steep = slope >= np.quantile(slope, 1.0 - STEEP_FRACTION)
-    share = float(err[steep].sum() / err.sum()) if err.sum() > 0 else 0.0
+    edge = np.zeros(len(err), bool)
+    edge[:EDGE_SAMPLES] = edge[-EDGE_SAMPLES:] = True
+    total = err.sum()
     return LeadError(lag=int(lags[i]), phase=phase, gain=gain, offset=float(np.nanmean(pred[ok]) - truth[ok].mean()),
-                     steep_share=share)
+                     steep_share=float(err[steep].sum() / total) if total > 0 else 0.0,
+                     edge_share=float(err[edge].sum() / total) if total > 0 else 0.0)

@@ -106,7 +106,7 @@ class DevScores:
     page's capped signal/noise ratio)."""
     per_lead: pd.DataFrame
     """set, page, lead, snr_db (10 log10 of that lead's own capped ratio) and the parts of its error
-    (decompose.LeadError: lag, phase, gain, offset, steep_share)."""
+    (decompose.LeadError: lag, phase, gain, offset, steep_share, edge_share)."""
     per_set: pd.DataFrame
     """set, n_pages, snr_db (10 log10 of the mean of the pages' ratios, as the metric aggregates)."""
 
@@ -178,7 +178,7 @@ def print_scores(scores: DevScores, n_worst: int = 10) -> None:
         print("\nper lead (dB, mean of per-page lead ratios):")
         print(lead.to_string(float_format=lambda v: f"{v:.1f}"))
         parts = scores.per_lead.assign(abs_phase=scores.per_lead["phase"].abs()).groupby("set", sort=False)[
-            ["abs_phase", "gain", "offset", "steep_share"]].median()
+            ["abs_phase", "gain", "offset", "steep_share", "edge_share"]].median()
         print("\nerror parts per set (medians over leads; phase in samples, gain truth/prediction, offset mV, "
-              "share of the error on the steepest 10 % of samples):")
+              "share of the error on the steepest 10 % of samples and on the first and last 6):")
         print(parts.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -65,7 +65,7 @@ def write_report(comp: Competition, submission: Path, predictions: Path, out: Pa
     error_parts = error_parts.merge(types[["id", "image_type"]], on="id", how="left")
     _write_csv(error_parts, out / "error_parts.csv")
     parts_by_lead = error_parts.assign(abs_phase=error_parts["phase"].abs()).groupby("lead", sort=False)[
-        ["abs_phase", "gain", "offset", "steep_share"]].median().reset_index()
+        ["abs_phase", "gain", "offset", "steep_share", "edge_share"]].median().reset_index()
 
     diagnostics = {i: load_prediction(predictions / f"{i}.npz")[2] for i in ids}
     failures = failure_table(diagnostics).merge(per_image[["id", "image_type", "snr_db"]], on="id")

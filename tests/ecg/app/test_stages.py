@@ -59,7 +59,8 @@ def test_stages_end_to_end_deterministic_and_resumable(roots: Path, capsys) -> N
     assert all(f"({p.name})" in summary for p in report.glob("worst_*.png"))
     assert len(pd.read_csv(report / "failures.csv", dtype={"id": str})) == 3
     parts = pd.read_csv(report / "error_parts.csv", dtype={"id": str})
-    assert len(parts) == 3 * 12 and {"lag", "phase", "gain", "offset", "steep_share"} <= set(parts.columns)
+    assert len(parts) == 3 * 12
+    assert {"lag", "phase", "gain", "offset", "steep_share", "edge_share"} <= set(parts.columns)
     assert {row["lead"] for row in metrics["error_parts_per_lead"]} == set(parts["lead"])
 
     # from clean (data, work, submission removed): byte-identical submission

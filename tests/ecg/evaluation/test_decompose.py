@@ -1,10 +1,10 @@
-"""Error decomposition: a known sub-sample delay, gain and offset come back; steep-sample error share."""
+"""Error decomposition: a known sub-sample delay, gain and offset come back; steep-sample and edge error shares."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.ecg.evaluation.decompose import decompose
+from pipeline.ecg.evaluation.decompose import EDGE_SAMPLES, decompose
 
 FS = 250
 
@@ -31,4 +31,18 @@ def test_a_perfect_prediction_has_no_error_parts() -> None:
     truth = _ecg_like(t)
     got = decompose(truth, truth.copy(), FS)
     assert got.lag == 0 and abs(got.phase) < 1e-6 and abs(got.gain - 1) < 1e-9 and got.steep_share == 0.0
+    assert got.edge_share == 0.0
     assert decompose(truth, np.full_like(truth, np.nan), FS) is None
+
+
+def test_an_error_at_the_windows_ends_is_told_from_one_inside_it() -> None:
+    """A lead's start read off the calibration pulse (or its end cut short) puts the error on the
+    window's first (last) samples; the same error mid-window does not count there."""
+    t = np.arange(FS * 2.5) / FS
+    truth = _ecg_like(t)
+    start = truth.copy()
+    start[:EDGE_SAMPLES] += np.linspace(0.6, 0.1, EDGE_SAMPLES)
+    middle = truth.copy()
+    middle[300:300 + EDGE_SAMPLES] += np.linspace(0.6, 0.1, EDGE_SAMPLES)
+    assert decompose(truth, start, FS).edge_share > 0.95
+    assert decompose(truth, middle, FS).edge_share < 0.05

@@ -66,7 +66,7 @@ def test_score_pages_scores_as_the_metric(shared):
     assert list(exact.per_set["set"]) == ["kaggle-real", "ecgkit-clean"]
     assert len(exact.per_lead) == 2 * len(LEADS)
     assert set(exact.per_lead.columns) == {"set", "page", "lead", "snr_db", "lag", "phase", "gain", "offset",
-                                           "steep_share"}
+                                           "steep_share", "edge_share"}
     assert np.allclose(exact.per_lead["gain"], 1.0) and (exact.per_lead["lag"] == 0).all()
 
     def half(image, fs_, cfg):  # every lead at half amplitude
