@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_file
-from pipeline.ecg.evaluation.decompose import LeadError, decompose
+from pipeline.ecg.evaluation.decompose import EDGE_SAMPLES, LeadError, decompose
 from pipeline.ecg.evaluation.heldout import paired_images
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.records import read_record_csv
@@ -180,5 +180,5 @@ def print_scores(scores: DevScores, n_worst: int = 10) -> None:
         parts = scores.per_lead.assign(abs_phase=scores.per_lead["phase"].abs()).groupby("set", sort=False)[
             ["abs_phase", "gain", "offset", "steep_share", "edge_share"]].median()
         print("\nerror parts per set (medians over leads; phase in samples, gain truth/prediction, offset mV, "
-              "share of the error on the steepest 10 % of samples and on the first and last 6):")
+              f"share of the error on the steepest 10 % of samples and on the first and last {EDGE_SAMPLES}):")
         print(parts.to_string(float_format=lambda v: f"{v:.3f}"))
