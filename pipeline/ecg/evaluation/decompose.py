@@ -19,11 +19,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from pipeline.ecg.evaluation.metric import MAX_SHIFT_S, align, max_lag
 
 STEEP_FRACTION = 0.1
 EDGE_SAMPLES = 6
+SUMMARY_PARTS = ("abs_phase", "gain", "offset", "steep_share", "edge_share")
+"""The parts summarised over many leads (`median_parts`): the phase by its size, the lag left out."""
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,9 @@ def decompose(truth: np.ndarray, pred: np.ndarray, fs: float) -> LeadError | Non
     return LeadError(lag=int(lags[i]), phase=phase, gain=gain, offset=float(np.nanmean(pred[ok]) - truth[ok].mean()),
                      steep_share=float(err[steep].sum() / total) if total > 0 else 0.0,
                      edge_share=float(err[edge].sum() / total) if total > 0 else 0.0)
+
+
+def median_parts(parts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Medians of SUMMARY_PARTS per value of column `by` (in order of appearance) of a frame with one row
+    of LeadError parts per lead."""
+    return parts.assign(abs_phase=parts["phase"].abs()).groupby(by, sort=False)[list(SUMMARY_PARTS)].median()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_file
-from pipeline.ecg.evaluation.decompose import EDGE_SAMPLES, LeadError, decompose
+from pipeline.ecg.evaluation.decompose import EDGE_SAMPLES, LeadError, decompose, median_parts
 from pipeline.ecg.evaluation.heldout import paired_images
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.records import read_record_csv
@@ -177,8 +177,7 @@ def print_scores(scores: DevScores, n_worst: int = 10) -> None:
             lambda s: 10 * np.log10(np.mean(10 ** (s / 10)))).unstack()
         print("\nper lead (dB, mean of per-page lead ratios):")
         print(lead.to_string(float_format=lambda v: f"{v:.1f}"))
-        parts = scores.per_lead.assign(abs_phase=scores.per_lead["phase"].abs()).groupby("set", sort=False)[
-            ["abs_phase", "gain", "offset", "steep_share", "edge_share"]].median()
+        parts = median_parts(scores.per_lead, "set")
         print("\nerror parts per set (medians over leads; phase in samples, gain truth/prediction, offset mV, "
               f"share of the error on the steepest 10 % of samples and on the first and last {EDGE_SAMPLES}):")
         print(parts.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -16,7 +16,7 @@ from pipeline.core.io import atomic_path, write_json_atomic  # noqa: E402
 from pipeline.core.parallel import parallel_map  # noqa: E402
 from pipeline.ecg.evaluation import beats as beat_tools  # noqa: E402
 from pipeline.ecg.evaluation import rhythm as rhythm_tools  # noqa: E402
-from pipeline.ecg.evaluation.decompose import decompose  # noqa: E402
+from pipeline.ecg.evaluation.decompose import decompose, median_parts  # noqa: E402
 from pipeline.ecg.evaluation.failures import KINDS, doubt_regions, doubts, failure_table, write_summary  # noqa: E402
 from pipeline.ecg.evaluation.metric import score_ratios, score_submission  # noqa: E402
 from pipeline.ecg.evaluation.overlay import write_overlay  # noqa: E402
@@ -64,8 +64,7 @@ def write_report(comp: Competition, submission: Path, predictions: Path, out: Pa
     error_parts = pd.DataFrame([row for a in analysed for row in a[3]])
     error_parts = error_parts.merge(types[["id", "image_type"]], on="id", how="left")
     _write_csv(error_parts, out / "error_parts.csv")
-    parts_by_lead = error_parts.assign(abs_phase=error_parts["phase"].abs()).groupby("lead", sort=False)[
-        ["abs_phase", "gain", "offset", "steep_share", "edge_share"]].median().reset_index()
+    parts_by_lead = median_parts(error_parts, "lead").reset_index()
 
     diagnostics = {i: load_prediction(predictions / f"{i}.npz")[2] for i in ids}
     failures = failure_table(diagnostics).merge(per_image[["id", "image_type", "snr_db"]], on="id")
