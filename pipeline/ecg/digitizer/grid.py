@@ -8,7 +8,8 @@ Everything works on the page as an array (BGR uint8, H x W x 3):
 - `ink_map` gives, per pixel, how much dark, unsaturated trace ink it holds (coloured grid suppressed by
   its chroma; grey grids of black-and-white scans by subtracting their periodic pattern).
 - `lattice.column_source` (step 2b) says whether the grid's lines stand unevenly along x, and where;
-  `lattice.page_shift_field` says the same per place, where cockled or bent paper moved them.
+  `lattice.page_shift_field` says the same per place, where cockled or bent paper moved them (on a
+  screen photo `lattice.screen_shift_field`, smooth: the perspective its rectification left).
 - `calibrate` runs them in order on a flat page (step 1, `rectify.flatten_page`, has already mapped a
   photographed page to the canonical frame) and returns the deskewed page, its ink map and a `Calibration`.
 """
@@ -31,6 +32,7 @@ from pipeline.ecg.digitizer.lattice import (
     column_source,
     follow_field,
     page_shift_field,
+    screen_shift_field,
     straighten_columns,
 )
 from pipeline.ecg.digitizer.rectify import IDENTITY, Rectification
@@ -764,8 +766,9 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
             page = straighten_columns(page, source)
             feat = colour_features(page)
             flags.append(Flag.COLUMNS_STRAIGHTENED)
-        if not rect.screen:  # a screen's moire would pass for the 1 mm lines' wander
-            shift = page_shift_field(getattr(feat, map_name), feat.darkness, period.px_per_mm)
+        # A screen's moire would pass for the 1 mm lines' wander: a screen photo's field is smooth.
+        field_of = screen_shift_field if rect.screen else page_shift_field
+        shift = field_of(getattr(feat, map_name), feat.darkness, period.px_per_mm)
         if shift is not None:
             page = follow_field(page, shift)
             feat = colour_features(page)

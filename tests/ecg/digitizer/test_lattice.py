@@ -11,13 +11,17 @@ from pipeline.ecg.digitizer.lattice import (
     axis_scales,
     column_source,
     field_noise,
+    fit_smooth_field,
     follow_field,
     lattice_residual,
     page_shift_field,
+    screen_shift_field,
     shift_field,
+    smooth_field,
     straighten_columns,
 )
 from pipeline.ecg.digitizer.orientation import turned_grid
+from pipeline.ecg.digitizer.rectify import Rectification
 
 PERIOD = 7.5  # px per mm
 
@@ -147,16 +151,17 @@ def cockle(x: np.ndarray, y: np.ndarray, amp: float = 2.0) -> np.ndarray:
     return amp * np.sin(2 * np.pi * (x / 310.0 + y / 260.0)) + 0.5 * amp * np.cos(2 * np.pi * (x / 170.0 - y / 400.0))
 
 
-def cockled_page(amp: float, size: tuple[int, int] = (560, 1400)) -> np.ndarray:
-    """A colour print: red lines every mm (darker every 5 mm), the vertical ones moved by `cockle`, and
-    one black trace across the middle."""
+def cockled_page(amp: float, size: tuple[int, int] = (560, 1400), move=None) -> np.ndarray:
+    """A colour print: red lines every mm (darker every 5 mm), the vertical ones moved by `cockle` (or
+    by `move(x, y)`, px), and one black trace across the middle."""
     h, w = size
+    move = move or (lambda x, y: cockle(x, y, amp))
     img = np.full((h, w, 3), 255, np.uint8)
     ys = np.arange(0.0, h + 4.0, 4.0)
     for k in range(int(w / PERIOD) + 1):
         x0 = 3.0 + k * PERIOD
         colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
-        pts = np.column_stack([x0 + cockle(np.full_like(ys, x0), ys, amp), ys])
+        pts = np.column_stack([x0 + move(np.full_like(ys, x0), ys), ys])
         cv2.polylines(img, [np.rint(pts * 16).astype(np.int32)], False, colour, t, cv2.LINE_AA, 4)
     for k, y in enumerate(np.arange(4.0, h, PERIOD)):
         colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
@@ -234,3 +239,71 @@ def test_calibrate_follows_a_cockled_page_and_maps_points_back(turned):
     moved = out[:, 0] - at[:, 0]
     expected = cockle(at[:, 0], at[:, 1], 2.0)
     assert np.abs((moved - moved.mean()) - (expected - expected.mean())).max() < 0.3 * np.abs(expected).max()
+
+
+def keystone(x: np.ndarray, y: np.ndarray, size: tuple[int, int] = (560, 1400)) -> np.ndarray:
+    """How far right (px) a screen photo rectified from corners a few px off leaves the point at (x, y):
+    the time scale changes along each row and from one row to the next (a perspective's quadratic
+    terms in x^2 and x y)."""
+    h, w = size
+    u, v = 2.0 * x / w - 1.0, 2.0 * y / h - 1.0
+    return 6.0 * u * u + 3.0 * u * v
+
+
+def test_fit_smooth_field_reads_through_a_region_whose_phase_wrapped():
+    """A region measured a whole period off (its lattice phase wrapped) does not pull the fit."""
+    h, w = 400, 1000
+    truth = np.array([0.5, 2.0, -1.0, 6.0, 3.0, 0.0])
+    inside = (slice(None), slice(100, 900))
+    for period in (PERIOD, 5 * PERIOD):
+        field = smooth_field(truth, (h, w))
+        field[250:, 600:] += period
+        assert np.abs(smooth_field(fit_smooth_field(field, period, rounds=1), (h, w))
+                      - smooth_field(truth, (h, w)))[inside].max() > 1.0
+        coef = fit_smooth_field(field, period)
+        assert np.abs(smooth_field(coef, (h, w)) - smooth_field(truth, (h, w)))[inside].max() < 0.05
+
+
+def test_screen_shift_field_follows_a_keystone_and_leaves_an_even_grid_alone():
+    flat = cockled_page(0.0)
+    dark = 1.0 - flat.max(axis=2).astype(np.float32) / 255.0
+    assert screen_shift_field(red_lines(flat), dark, PERIOD) is None
+    page = cockled_page(0.0, move=keystone)
+    dark = 1.0 - page.max(axis=2).astype(np.float32) / 255.0
+    field = screen_shift_field(red_lines(page), dark, PERIOD)
+    assert field is not None
+    ys, xs = np.mgrid[40:520:20, 140:1260:20]
+    expected = keystone(xs.astype(float), ys.astype(float))
+    measured = field[ys, xs]
+    error = (measured - measured.mean()) - (expected - expected.mean())
+    assert np.percentile(np.abs(expected - expected.mean()), 90) > 2.0
+    assert np.percentile(np.abs(error), 90) < 0.3
+
+
+def test_screen_shift_field_refuses_a_field_the_1mm_and_5mm_lines_disagree_on():
+    """The 5 mm lines moved and the 1 mm lines left in place: not a perspective (both would move)."""
+    h, w = 560, 1400
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k in range(int(w / PERIOD) + 1):
+        x0 = 3.0 + k * PERIOD
+        if k % 5 == 0:
+            ys = np.arange(0.0, h + 4.0, 4.0)
+            pts = np.column_stack([x0 + keystone(np.full_like(ys, x0), ys), ys])
+            cv2.polylines(img, [np.rint(pts * 16).astype(np.int32)], False, (120, 110, 235), 2, cv2.LINE_AA, 4)
+        else:
+            cv2.line(img, (int(round(x0 * 16)), 0), (int(round(x0 * 16)), (h - 1) * 16), (185, 180, 245), 1,
+                     cv2.LINE_AA, 4)
+    dark = 1.0 - img.max(axis=2).astype(np.float32) / 255.0
+    lines = red_lines(img)
+    major = shift_field(lines, 5 * PERIOD, 10 * PERIOD)[::4, 140:1260:4]
+    assert np.percentile(np.abs(major - np.median(major)), 90) > 2.0
+    assert screen_shift_field(lines, dark, PERIOD) is None
+
+
+def test_calibrate_follows_a_screen_photos_keystone_with_a_smooth_field():
+    page = cockled_page(0.0, move=keystone)
+    grid = calibrate(page, Rectification(applied=True, screen=True))
+    assert "warp_followed" in grid.calibration.flags
+    left = shift_field(red_lines(grid.image), PERIOD, 3 * PERIOD)[40:520:20, 140:1260:20]
+    before = shift_field(red_lines(page), PERIOD, 3 * PERIOD)[40:520:20, 140:1260:20]
+    assert np.percentile(np.abs(left - left.mean()), 90) < 0.25 * np.percentile(np.abs(before - before.mean()), 90)
