@@ -53,6 +53,15 @@ class TraceConfig:
     """A gap is bridged only if none of its pixels is fainter than this (a seam, not paper)."""
     row_reading: bool = True
     """Read steep strokes along pixel rows (sub-pixel x per row) instead of one y per column."""
+    pen_half_quantile: float = 25.0
+    """Percentile of the horizontal half-widths of single near-vertical strokes (`flank_points`) taken
+    as the pen's horizontal radius when reading steep strokes along rows. The two flanks of a narrow
+    QRS apex merge into one run that passes for a single stroke but is wider, so the median read the
+    pen too wide and pulled such flanks together: blurred pages read their R waves narrow and low (own
+    screen photo 3071991787: a 0.95 mV R read at 0.66). Chosen on own seeds, percentile 50 / 35 / 25 /
+    20 / 10: seed 777 (nine types x 6) 23.41 / 23.67 / 23.73 / 23.76 / 23.75 dB, seed 7070 (0006 x 32)
+    14.72 / 15.13 / 15.29 / 15.31 / 15.24 dB; 50 -> 25 on seed 4242 (0004 x 12) 17.70 -> 17.85, seed
+    6006 (0006 x 16) 17.84 -> 17.99, seed 9090 (0005 and 0006 x 24) 18.27 -> 18.36 dB."""
     apex_width_mm: float = 2.0
     """Widest spike whose apex a shortcut through foreign ink (a label's letter) is undone for."""
     apex_depth_mm: float = 1.0
@@ -929,15 +938,16 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
         top = np.where(bars, np.nan, top)
         bot = np.where(bars, np.nan, bot)
     raw = centreline(top, bot, radius, 0.75)
-    points_x, points_y, halves = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading)
+    points_x, points_y, halves = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading,
+                                              c.pen_half_quantile)
     on_path = prob[path, np.arange(x_lo, x_hi)]
     return RowTrace(x0=x_lo, y=fill_gaps(raw), raw=raw, path=path, ink=on_path.astype(np.float32),
                     top=top, bottom=bot, radius=radius, points_x=points_x, points_y=points_y, pen_halves=halves)
 
 
 def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarray, bot: np.ndarray,
-                 radius: float, thr: float, row_reading: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 radius: float, thr: float, row_reading: bool = True,
+                 pen_quantile: float = TraceConfig.pen_half_quantile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The traced curve as points (x, y) sorted by x: the column centreline where the stroke is flat,
     points read along pixel rows where it is steep (see flank_points), and each peak or trough at its
     cap's sub-pixel x with the centreline's height; and the half-widths of the single near-vertical
@@ -966,8 +976,9 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     args = (prob, top, bot, zone, len(starts), int(xs[0]), float(radius))
     fx, fy, halves = flank_points(*args, 0.0, float(thr))
     if len(halves) >= 20:
-        # The pen's horizontal half-width, measured on single near-vertical strokes.
-        h_radius = float(np.clip(np.median(halves), 0.7 * radius, 1.5 * radius))
+        # The pen's horizontal half-width, measured on single near-vertical strokes (see
+        # TraceConfig.pen_half_quantile: merged apex flanks among them are wider).
+        h_radius = float(np.clip(np.percentile(halves, pen_quantile), 0.7 * radius, 1.5 * radius))
         fx, fy, _ = flank_points(*args, h_radius, float(thr))
     # Each peak or trough at its cap's sub-pixel x, with the centreline's height.
     ax, ac = apex_x(prob, top, bot, extreme, int(xs[0]), float(radius), float(thr))
