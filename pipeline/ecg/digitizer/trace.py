@@ -55,13 +55,12 @@ class TraceConfig:
     """Read steep strokes along pixel rows (sub-pixel x per row) instead of one y per column."""
     pen_half_quantile: float = 25.0
     """Percentile of the horizontal half-widths of single near-vertical strokes (`flank_points`) taken
-    as the pen's horizontal radius when reading steep strokes along rows. The two flanks of a narrow
-    QRS apex merge into one run that passes for a single stroke but is wider, so the median read the
-    pen too wide and pulled such flanks together: blurred pages read their R waves narrow and low (own
-    screen photo 3071991787: a 0.95 mV R read at 0.66). Chosen on own seeds, percentile 50 / 35 / 25 /
-    20 / 10: seed 777 (nine types x 6) 23.41 / 23.67 / 23.73 / 23.76 / 23.75 dB, seed 7070 (0006 x 32)
-    14.72 / 15.13 / 15.29 / 15.31 / 15.24 dB; 50 -> 25 on seed 4242 (0004 x 12) 17.70 -> 17.85, seed
-    6006 (0006 x 16) 17.84 -> 17.99, seed 9090 (0005 and 0006 x 24) 18.27 -> 18.36 dB."""
+    as the pen's horizontal radius when reading steep strokes along rows; a wider radius pulls the two
+    flanks of a narrow QRS together (narrower, lower R waves). Chosen on own seeds: with every run
+    counted (merged apex flanks too), percentile 50 / 35 / 25 / 20 / 10 read seed 777 (nine types x 6)
+    23.41 / 23.67 / 23.73 / 23.76 / 23.75 dB and seed 7070 (0006 x 32) 14.72 / 15.13 / 15.29 / 15.31 /
+    15.24 dB; with lone runs left out (as now) 50 / 35 / 25: 23.43 / 23.69 / 23.74 and 15.35 / 15.41 /
+    15.38 dB. It costs thin-pen triangles drawn without blur (test_trace) 5 dB at 500 Hz."""
     apex_width_mm: float = 2.0
     """Widest spike whose apex a shortcut through foreign ink (a label's letter) is undone for."""
     apex_depth_mm: float = 1.0
@@ -726,7 +725,8 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
     stroke, two when the two flanks of a narrow peak have merged into one run. Rows within a radius of
     the zone's top and bottom (the pen's caps at the apexes) and shallow edges (|dx/dy| > 1) give
     nothing. h_radius is the pen's horizontal radius (0: use radius). Returns (x, y) of the points
-    and the half-widths of single near-vertical strokes (to measure h_radius).
+    and the half-widths of single near-vertical strokes (to measure h_radius), taken only in rows that
+    cut two or more runs: a row's lone run may be a narrow apex's two flanks merged, wider than the pen.
     """
     if h_radius <= 0.0:
         h_radius = radius
@@ -795,6 +795,10 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
             y = y0 + r
             if y < ya + radius or y > yb - radius:
                 continue
+            strokes_here = 0
+            for k in range(max_runs):
+                if np.isfinite(lefts[r, k]):
+                    strokes_here += 1
             for k in range(max_runs):
                 left = lefts[r, k]
                 if not np.isfinite(left):
@@ -843,7 +847,8 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
                             diverging = False
                             break
                 if right - left <= rh_l + rh_r + 1.0 and not diverging:
-                    if ok_l and ok_r and abs(slopes[0]) < 0.25 and abs(slopes[1]) < 0.25:
+                    # A row's lone run may be a narrow apex's two flanks merged (wider than the pen).
+                    if ok_l and ok_r and abs(slopes[0]) < 0.25 and abs(slopes[1]) < 0.25 and strokes_here >= 2:
                         halves[nh] = 0.5 * (right - left)
                         nh += 1
                     if ok_l and ok_r and _in_column_run(top, bot, x_lo, 0.5 * (left + right), y):
