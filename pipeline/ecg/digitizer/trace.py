@@ -98,8 +98,9 @@ class RowTrace:
     """The curve as sub-pixel points sorted by x (columns where flat, pixel rows where steep)."""
     points_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pen_halves: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    """Horizontal half-widths (px) of single near-vertical strokes: the pen's radius as noise cannot
-    widen it (a dense mains-noise band has no flat column of pen width; its QRS flanks still do)."""
+    """Horizontal half-widths (px) of single near-vertical strokes met beside another run in their pixel
+    row (flank_points): the pen's radius as noise cannot widen it (a dense mains-noise band has no flat
+    column of pen width; its QRS flanks still do)."""
 
     @property
     def run_length(self) -> np.ndarray:
@@ -764,6 +765,7 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
         nr = y1 - y0 + 1
         lefts = np.full((nr, max_runs), np.nan)
         rights = np.full((nr, max_runs), np.nan)
+        row_runs = np.zeros(nr, np.int64)
         for y in range(y0, y1 + 1):
             k = 0
             x = xa
@@ -791,14 +793,11 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
                 lefts[y - y0, k] = left
                 rights[y - y0, k] = right
                 k += 1
+            row_runs[y - y0] = k
         for r in range(nr):
             y = y0 + r
             if y < ya + radius or y > yb - radius:
                 continue
-            strokes_here = 0
-            for k in range(max_runs):
-                if np.isfinite(lefts[r, k]):
-                    strokes_here += 1
             for k in range(max_runs):
                 left = lefts[r, k]
                 if not np.isfinite(left):
@@ -848,7 +847,7 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
                             break
                 if right - left <= rh_l + rh_r + 1.0 and not diverging:
                     # A row's lone run may be a narrow apex's two flanks merged (wider than the pen).
-                    if ok_l and ok_r and abs(slopes[0]) < 0.25 and abs(slopes[1]) < 0.25 and strokes_here >= 2:
+                    if ok_l and ok_r and abs(slopes[0]) < 0.25 and abs(slopes[1]) < 0.25 and row_runs[r] >= 2:
                         halves[nh] = 0.5 * (right - left)
                         nh += 1
                     if ok_l and ok_r and _in_column_run(top, bot, x_lo, 0.5 * (left + right), y):
@@ -981,8 +980,8 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     args = (prob, top, bot, zone, len(starts), int(xs[0]), float(radius))
     fx, fy, halves = flank_points(*args, 0.0, float(thr))
     if len(halves) >= 20:
-        # The pen's horizontal half-width, measured on single near-vertical strokes (see
-        # TraceConfig.pen_half_quantile: merged apex flanks among them are wider).
+        # The pen's horizontal half-width, measured on single near-vertical strokes (a quantile of
+        # them: TraceConfig.pen_half_quantile).
         h_radius = float(np.clip(np.percentile(halves, pen_quantile), 0.7 * radius, 1.5 * radius))
         fx, fy, _ = flank_points(*args, h_radius, float(thr))
     # Each peak or trough at its cap's sub-pixel x, with the centreline's height.

@@ -151,9 +151,10 @@ def cockle(x: np.ndarray, y: np.ndarray, amp: float = 2.0) -> np.ndarray:
     return amp * np.sin(2 * np.pi * (x / 310.0 + y / 260.0)) + 0.5 * amp * np.cos(2 * np.pi * (x / 170.0 - y / 400.0))
 
 
-def cockled_page(amp: float, size: tuple[int, int] = (560, 1400), move=None) -> np.ndarray:
+def cockled_page(amp: float, size: tuple[int, int] = (560, 1400), move=None, minor_moved: bool = True) -> np.ndarray:
     """A colour print: red lines every mm (darker every 5 mm), the vertical ones moved by `cockle` (or
-    by `move(x, y)`, px), and one black trace across the middle."""
+    by `move(x, y)`, px; with minor_moved False only the 5 mm ones), and one black trace across the
+    middle."""
     h, w = size
     move = move or (lambda x, y: cockle(x, y, amp))
     img = np.full((h, w, 3), 255, np.uint8)
@@ -161,7 +162,8 @@ def cockled_page(amp: float, size: tuple[int, int] = (560, 1400), move=None) -> 
     for k in range(int(w / PERIOD) + 1):
         x0 = 3.0 + k * PERIOD
         colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
-        pts = np.column_stack([x0 + move(np.full_like(ys, x0), ys), ys])
+        moved = move(np.full_like(ys, x0), ys) if k % 5 == 0 or minor_moved else np.zeros_like(ys)
+        pts = np.column_stack([x0 + moved, ys])
         cv2.polylines(img, [np.rint(pts * 16).astype(np.int32)], False, colour, t, cv2.LINE_AA, 4)
     for k, y in enumerate(np.arange(4.0, h, PERIOD)):
         colour, t = ((120, 110, 235), 2) if k % 5 == 0 else ((185, 180, 245), 1)
@@ -282,17 +284,7 @@ def test_screen_shift_field_follows_a_keystone_and_leaves_an_even_grid_alone():
 
 def test_screen_shift_field_refuses_a_field_the_1mm_and_5mm_lines_disagree_on():
     """The 5 mm lines moved and the 1 mm lines left in place: not a perspective (both would move)."""
-    h, w = 560, 1400
-    img = np.full((h, w, 3), 255, np.uint8)
-    for k in range(int(w / PERIOD) + 1):
-        x0 = 3.0 + k * PERIOD
-        if k % 5 == 0:
-            ys = np.arange(0.0, h + 4.0, 4.0)
-            pts = np.column_stack([x0 + keystone(np.full_like(ys, x0), ys), ys])
-            cv2.polylines(img, [np.rint(pts * 16).astype(np.int32)], False, (120, 110, 235), 2, cv2.LINE_AA, 4)
-        else:
-            cv2.line(img, (int(round(x0 * 16)), 0), (int(round(x0 * 16)), (h - 1) * 16), (185, 180, 245), 1,
-                     cv2.LINE_AA, 4)
+    img = cockled_page(0.0, move=keystone, minor_moved=False)
     dark = 1.0 - img.max(axis=2).astype(np.float32) / 255.0
     lines = red_lines(img)
     major = shift_field(lines, 5 * PERIOD, 10 * PERIOD)[::4, 140:1260:4]

@@ -161,6 +161,17 @@ def test_run_end_bridges_a_faint_seam_but_not_paper() -> None:
 PX_PER_MV, PX_PER_S, SHIFT = 78.74, 196.85, 8
 
 
+def draw_signal(t: np.ndarray, mv: np.ndarray, x0: float, base: float, size: tuple[int, int],
+                thickness: int) -> np.ndarray:
+    """A probability map of the signal mv(t) drawn anti-aliased as a page row would be (x0 + t px/s,
+    base - mv px/mV) with a pen `thickness` px wide."""
+    img = np.zeros(size, np.uint8)
+    pts = np.stack([x0 + t * PX_PER_S, base - mv * PX_PER_MV], axis=1)
+    cv2.polylines(img, [np.round(pts * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], False, 255, thickness,
+                  cv2.LINE_AA, SHIFT)
+    return img.astype(np.float32) / 255
+
+
 @pytest.mark.parametrize("fs", [250, 500])
 @pytest.mark.parametrize("x0", [100.0, 100.3])
 def test_sharp_peak_and_trough_keep_their_height(fs, x0):
@@ -169,11 +180,7 @@ def test_sharp_peak_and_trough_keep_their_height(fs, x0):
     truth = (2.0 * np.maximum(0, 1 - np.abs(t - 0.5) / 0.03)      # R: 2 mV up in 30 ms (27 px per px)
              + 1.5 * np.maximum(0, 1 - np.abs(t - 0.2) / 0.1)     # a broad wave
              - 1.0 * np.maximum(0, 1 - np.abs(t - 0.8) / 0.02))   # S: 1 mV down in 20 ms
-    img = np.zeros((300, 400), np.uint8)
-    pts = np.stack([x0 + t * PX_PER_S, base - truth * PX_PER_MV], axis=1)
-    cv2.polylines(img, [np.round(pts * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], False, 255, 2,
-                  cv2.LINE_AA, SHIFT)
-    tr = trace_row(img.astype(np.float32) / 255, (5, 295), (99, 300), base)
+    tr = trace_row(draw_signal(t, truth, x0, base, (300, 400), 2), (5, 295), (99, 300), base)
     values, _ = sample_row(row_signal(tr.points_x, tr.points_y, base, PX_PER_MV, tr.x0), x0 + t * PX_PER_S, 0.0)
     for centre in (0.2, 0.5, 0.8):
         i = int(round(centre * fs))
@@ -268,11 +275,7 @@ def _noisy_row(noise: float, fs: int = 250, base: float = 200.0, x0: float = 100
     truth = sum(1.5 * np.maximum(0, 1 - np.abs(t - c) / 0.03) - 0.6 * np.maximum(0, 1 - np.abs(t - c - 0.05) / 0.02)
                 for c in (0.4, 1.2))
     truth = truth + noise * (0.07 * np.sin(2 * np.pi * 60 * t + 0.3) + 0.03 * rng.standard_normal(len(t)))
-    img = np.zeros((300, 560), np.uint8)
-    pts = np.stack([x0 + t * PX_PER_S, base - truth * PX_PER_MV], axis=1)
-    cv2.polylines(img, [np.round(pts * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], False, 255, 2,
-                  cv2.LINE_AA, SHIFT)
-    return img.astype(np.float32) / 255, x0 + t * PX_PER_S, truth
+    return draw_signal(t, truth, x0, base, (300, 560), 2), x0 + t * PX_PER_S, truth
 
 
 def _snr_db(tr, xs, truth, base=200.0):
@@ -310,14 +313,10 @@ def test_narrow_r_waves_keep_their_width_where_their_flanks_merge():
     for c in np.linspace(0.2, 2.3, 8):
         truth += (1.6 * np.exp(-0.5 * ((t - c) / 0.007) ** 2) - 0.2 * np.exp(-0.5 * ((t - c - 0.0175) / 0.007) ** 2)
                   + 0.2 * np.exp(-0.5 * ((t - c - 0.2) / 0.04) ** 2))
-    img = np.zeros((300, 700), np.uint8)
-    pts = np.stack([x0 + t * PX_PER_S, base - truth * PX_PER_MV], axis=1)
-    cv2.polylines(img, [np.round(pts * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], False, 255, 3,
-                  cv2.LINE_AA, SHIFT)
+    prob = draw_signal(t, truth, x0, base, (300, 700), 3)
 
     def snr_db(quantile: float) -> float:
-        tr = trace_row(img.astype(np.float32) / 255, (5, 295), (99, 600), base,
-                       config=TraceConfig(pen_half_quantile=quantile))
+        tr = trace_row(prob, (5, 295), (99, 600), base, config=TraceConfig(pen_half_quantile=quantile))
         values, _ = sample_row(row_signal(tr.points_x, tr.points_y, base, PX_PER_MV, tr.x0), x0 + t * PX_PER_S, 0.0)
         return 10 * np.log10(np.sum(truth ** 2) / np.sum((values - truth) ** 2))
 
