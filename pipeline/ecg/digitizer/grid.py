@@ -628,18 +628,19 @@ def ink_map(image: np.ndarray, feat: ColourFeatures | None = None,
     return ink, colour
 
 
-def ink_and_grid_lines(image: np.ndarray, feat: ColourFeatures | None = None, grid_period: float | None = None
-                       ) -> tuple[np.ndarray, bool, np.ndarray | None]:
+def ink_and_grid_lines(image: np.ndarray, feat: ColourFeatures | None = None, grid_period: float | None = None,
+                       subtract_chroma: bool = True) -> tuple[np.ndarray, bool, np.ndarray | None]:
     """(ink strength in [0, 1] per pixel, whether the page has colour, the pixels removed as grid
     lines or None).
 
     Darkness minus beta * chroma (beta fitted so that a coloured grid's pixels score about zero; 0 on
     a grey page; never more than the grid's own darkness, so a dark trace tinted by the page stays),
     normalised so that the trace core reads about 1; on a grey page with a grid of known period (px per
-    mm) its straight lines are removed; page frames are removed.
+    mm) its straight lines are removed; page frames are removed. Without `subtract_chroma` every page is
+    read as grey: its darkness alone, grid lines removed as on a grey page.
     """
     feat = feat or colour_features(image)
-    beta, cap = _chroma_subtraction(feat)
+    beta, cap = _chroma_subtraction(feat) if subtract_chroma else (0.0, 0.0)
     colour = beta > 0.0
     ink = feat.darkness - np.minimum(beta * feat.chroma, np.float32(cap)) if colour else feat.darkness.copy()
     np.clip(ink, 0.0, None, out=ink)

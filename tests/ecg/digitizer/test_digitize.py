@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -9,8 +11,13 @@ import pytest
 from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.digitizer.digitize import (
+    INK_CLASSICAL,
+    INK_DARKNESS,
+    INK_NET,
+    DigitizeConfig,
     Digitized,
     _traced_end,
+    choose_reading,
     digitize_file,
     digitize_image,
     safe_digitize_file,
@@ -195,6 +202,35 @@ def test_a_turned_reading_replaces_the_first_only_when_it_looks_upright_and_is_d
     assert prefer_turned(first, {"row_breaks": [3, 2, 3, 1], "doubt": 0.30}, portrait=True)
 
 
+def test_the_classical_reading_is_replaced_only_by_one_doubted_clearly_less() -> None:
+    assert choose_reading({INK_CLASSICAL: 0.023, INK_DARKNESS: 0.022}) == INK_CLASSICAL
+    assert choose_reading({INK_CLASSICAL: 0.095, INK_DARKNESS: 0.092}) == INK_DARKNESS
+    assert choose_reading({INK_CLASSICAL: 0.3, INK_DARKNESS: 0.2, INK_NET: 0.1}) == INK_NET
+    assert choose_reading({INK_CLASSICAL: 0.01, INK_DARKNESS: 0.2}) == INK_CLASSICAL
+    assert choose_reading({INK_CLASSICAL: 0.2}) == INK_CLASSICAL
+
+
+def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
+    """Dark blue ink on a light green grid, under a screen's faint grey dots with colour fringes: the
+    chroma subtraction that clears the grid leaves the trace no darker than the dots (the page reads
+    worse than a flat line), while its darkness alone reads it (see test_grid's dotted page)."""
+    fs, seed = 500, 11
+    record = render.simulate_record(fs, np.random.default_rng(seed))
+    style = replace(render.random_style(np.random.default_rng(3)), grid="green", grid_major=(185.0, 215.0, 190.0),
+                    grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=(92, 110, 135),
+                    thickness=2)
+    image = render.render_page(record, fs, np.random.default_rng(seed + 1), style=style).image.astype(float)
+    rng = np.random.default_rng(5)
+    dots = rng.random(image.shape[:2]) < 0.15
+    image[dots] -= rng.uniform(25, 60, (int(dots.sum()), 1)) + rng.uniform(-12, 12, (int(dots.sum()), 3))
+    page = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    classical = digitize_image(page, fs, DigitizeConfig(darkness_candidate=False))
+    chosen = digitize_image(page, fs)
+    assert snr_db(record, classical, fs) < 2.0
+    assert chosen.diagnostics["ink_source"] == INK_DARKNESS
+    assert snr_db(record, chosen, fs) > 6.0
+
+
 def test_turned_pages_read_like_the_upright_one(tmp_path) -> None:
     record, image = rendered(500, 5)
     upright = digitize_image(image, 500)
@@ -217,9 +253,11 @@ def test_shipped_segmenter_runs_when_asked_and_does_not_lose_a_clean_page(clean_
     learned = digitize_image(image, 500, DigitizeConfig(segmenter=SHIPPED_SEGMENTER))
     assert "segment" in learned.diagnostics["timings_s"]
     assert snr_db(record, learned, 500) >= snr_db(record, result, 500) - 1.0
-    # Both ink sources were read; the one kept is the one the digitizer doubts least.
+    # Every ink source was read (the page has colour: its darkness too); the one kept is the choice
+    # among their doubts.
     doubts = learned.diagnostics["ink_doubts"]
-    assert set(doubts) == {"classical", "net"} and result.diagnostics["ink_doubts"].keys() == {"classical"}
-    assert learned.diagnostics["ink_source"] == min(doubts, key=lambda k: (doubts[k], k != "classical"))
+    assert set(doubts) == {"classical", "darkness", "net"}
+    assert result.diagnostics["ink_doubts"].keys() == {"classical", "darkness"}
+    assert learned.diagnostics["ink_source"] == choose_reading(doubts)
     assert learned.diagnostics["doubt"] == doubts[learned.diagnostics["ink_source"]]
 

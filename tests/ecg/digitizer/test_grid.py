@@ -107,6 +107,44 @@ def test_a_trace_tinted_by_the_page_is_not_taken_for_the_grid():
     assert np.percentile(ink[:200, :], 99.9) < 0.2    # grid only above the trace
 
 
+def dotted_screen_page(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(A grey page with a light green grid, faint grey dots with colour fringes on 15 % of its pixels (a
+    screen's raster) and a dark blue trace, the trace's (x, y))."""
+    rng = np.random.default_rng(seed)
+    h, w = 600, 800
+    page = np.full((h, w, 3), 226.0)
+    dots = rng.random((h, w)) < 0.15
+    page[dots] -= rng.uniform(25, 60, (int(dots.sum()), 1)) + rng.uniform(-12, 12, (int(dots.sum()), 3))
+    page = np.clip(page, 0, 255).astype(np.uint8)
+    for x in np.arange(3.0, w, 7.874):
+        cv2.line(page, (int(round(x)), 0), (int(round(x)), h - 1), (190, 215, 185), 1)
+    for y in np.arange(5.0, h, 7.874):
+        cv2.line(page, (0, int(round(y))), (w - 1, int(round(y))), (190, 215, 185), 1)
+    xs = np.arange(60, w - 60, 0.5)
+    trace = np.stack([xs, h / 2 + 40 * np.sin(xs / 50.0)], 1)
+    cv2.polylines(page, [np.round(trace).astype(np.int32)], False, (135, 110, 92), 2)  # dark blue (BGR)
+    return page, trace
+
+
+def test_darkness_alone_keeps_a_blue_trace_that_chroma_subtraction_sinks_in_the_dots():
+    """The dots have a little chroma for their darkness, so the chroma subtraction is strong; capped by
+    the grid's darkness, it still takes most of the blue trace's darkness, leaving it no darker than
+    the dots. Read as grey, the trace stands clear of them."""
+    page, trace = dotted_screen_page()
+    columns = range(100, 700, 7)
+    rows = [int(round(300 + 40 * np.sin(x / 50.0))) for x in columns]
+
+    def contrast(ink: np.ndarray) -> float:
+        core = np.median([ink[y - 1:y + 2, x].max() for x, y in zip(columns, rows)])
+        return float(core / np.percentile(ink[:200], 99))
+
+    subtracted, colour, _ = ink_and_grid_lines(page, grid_period=7.874)
+    dark, grey, _ = ink_and_grid_lines(page, grid_period=7.874, subtract_chroma=False)
+    assert colour and not grey
+    assert contrast(subtracted) < 1.0
+    assert contrast(dark) > 1.3
+
+
 def test_calibrate_deskews_and_measures():
     result = calibrate(grid_page(period=7.6, angle=1.2))
     assert result.calibration.rotation_deg == pytest.approx(1.2, abs=0.2)
