@@ -28,6 +28,7 @@ from pipeline.ecg.digitizer.trace import RowTrace
 from pipeline.ecg.evaluation.failures import doubts
 from pipeline.ecg.evaluation.metric import image_ratio
 from pipeline.ecg.layout import LEADS, PageLayout, lead_window, n_samples
+from tests.ecg.digitizer.test_grid import add_screen_dots
 
 render = pytest.importorskip("pipeline.ecg.synth.render")
 scan = pytest.importorskip("pipeline.ecg.synth.degrade.scan")
@@ -220,9 +221,7 @@ def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
                     grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=(92, 110, 135),
                     thickness=2)
     image = render.render_page(record, fs, np.random.default_rng(seed + 1), style=style).image.astype(float)
-    rng = np.random.default_rng(5)
-    dots = rng.random(image.shape[:2]) < 0.15
-    image[dots] -= rng.uniform(25, 60, (int(dots.sum()), 1)) + rng.uniform(-12, 12, (int(dots.sum()), 3))
+    add_screen_dots(image, np.random.default_rng(5))
     page = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
     classical = digitize_image(page, fs, DigitizeConfig(darkness_candidate=False))
     chosen = digitize_image(page, fs)

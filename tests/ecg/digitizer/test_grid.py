@@ -88,18 +88,33 @@ def test_ink_map_keeps_the_trace_and_drops_the_coloured_grid():
     assert np.percentile(ink[:300, :], 99.9) < 0.2  # grid only above the trace
 
 
+def draw_grid_and_trace(page: np.ndarray, grid_bgr: tuple[int, int, int], trace_bgr: tuple[int, int, int],
+                        thickness: int) -> np.ndarray:
+    """Draw on `page` a 1 px grid every 7.874 px and a sine trace across its middle; the trace's (x, y)."""
+    h, w = page.shape[:2]
+    for x in np.arange(3.0, w, 7.874):
+        cv2.line(page, (int(round(x)), 0), (int(round(x)), h - 1), grid_bgr, 1)
+    for y in np.arange(5.0, h, 7.874):
+        cv2.line(page, (0, int(round(y))), (w - 1, int(round(y))), grid_bgr, 1)
+    xs = np.arange(60, w - 60, 0.5)
+    trace = np.stack([xs, h / 2 + 40 * np.sin(xs / 50.0)], 1)
+    cv2.polylines(page, [np.round(trace).astype(np.int32)], False, trace_bgr, thickness)
+    return trace
+
+
+def add_screen_dots(image: np.ndarray, rng: np.random.Generator) -> None:
+    """Darken 15 % of a float image's pixels into faint grey dots with colour fringes (a screen's raster
+    left in a photo of it), in place."""
+    dots = rng.random(image.shape[:2]) < 0.15
+    image[dots] -= rng.uniform(25, 60, (int(dots.sum()), 1)) + rng.uniform(-12, 12, (int(dots.sum()), 3))
+
+
 def test_a_trace_tinted_by_the_page_is_not_taken_for_the_grid():
     """A dark brown grid needs a strong chroma subtraction; the trace, tinted by the paper's colour
     (JPEG keeps chroma at half resolution), has chroma too and must keep its darkness above the grid's."""
-    h, w = 600, 800
-    page = np.full((h, w, 3), 255, np.uint8)
-    for x in np.arange(3.0, w, 7.874):
-        cv2.line(page, (int(round(x)), 0), (int(round(x)), h - 1), (105, 118, 140), 1)
-    for y in np.arange(5.0, h, 7.874):
-        cv2.line(page, (0, int(round(y))), (w - 1, int(round(y))), (105, 118, 140), 1)
-    xs = np.arange(60, w - 60, 0.5)
-    trace = np.stack([xs, h / 2 + 40 * np.sin(xs / 50.0)], 1)
-    cv2.polylines(page, [np.round(trace).astype(np.int32)], False, (0, 40, 70), 3)  # dark brown (BGR)
+    h = 600
+    page = np.full((h, 800, 3), 255, np.uint8)
+    draw_grid_and_trace(page, (105, 118, 140), (0, 40, 70), 3)  # dark brown (BGR)
     ink, colour = ink_map(page)
     assert colour
     y = int(round(h / 2 + 40 * np.sin(400 / 50.0)))
@@ -107,32 +122,17 @@ def test_a_trace_tinted_by_the_page_is_not_taken_for_the_grid():
     assert np.percentile(ink[:200, :], 99.9) < 0.2    # grid only above the trace
 
 
-def dotted_screen_page(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(A grey page with a light green grid, faint grey dots with colour fringes on 15 % of its pixels (a
-    screen's raster) and a dark blue trace, the trace's (x, y))."""
-    rng = np.random.default_rng(seed)
-    h, w = 600, 800
-    page = np.full((h, w, 3), 226.0)
-    dots = rng.random((h, w)) < 0.15
-    page[dots] -= rng.uniform(25, 60, (int(dots.sum()), 1)) + rng.uniform(-12, 12, (int(dots.sum()), 3))
-    page = np.clip(page, 0, 255).astype(np.uint8)
-    for x in np.arange(3.0, w, 7.874):
-        cv2.line(page, (int(round(x)), 0), (int(round(x)), h - 1), (190, 215, 185), 1)
-    for y in np.arange(5.0, h, 7.874):
-        cv2.line(page, (0, int(round(y))), (w - 1, int(round(y))), (190, 215, 185), 1)
-    xs = np.arange(60, w - 60, 0.5)
-    trace = np.stack([xs, h / 2 + 40 * np.sin(xs / 50.0)], 1)
-    cv2.polylines(page, [np.round(trace).astype(np.int32)], False, (135, 110, 92), 2)  # dark blue (BGR)
-    return page, trace
-
-
 def test_darkness_alone_keeps_a_blue_trace_that_chroma_subtraction_sinks_in_the_dots():
-    """The dots have a little chroma for their darkness, so the chroma subtraction is strong; capped by
-    the grid's darkness, it still takes most of the blue trace's darkness, leaving it no darker than
-    the dots. Read as grey, the trace stands clear of them."""
-    page, trace = dotted_screen_page()
+    """A grey page with a light green grid, a screen's dots and a dark blue trace. The dots have a little
+    chroma for their darkness, so the chroma subtraction is strong; capped by the grid's darkness, it
+    still takes most of the blue trace's darkness, leaving it no darker than the dots. Read as grey,
+    the trace stands clear of them."""
+    page = np.full((600, 800, 3), 226.0)
+    add_screen_dots(page, np.random.default_rng(0))
+    page = np.clip(page, 0, 255).astype(np.uint8)
+    trace = draw_grid_and_trace(page, (190, 215, 185), (135, 110, 92), 2)  # dark blue (BGR)
     columns = range(100, 700, 7)
-    rows = [int(round(300 + 40 * np.sin(x / 50.0))) for x in columns]
+    rows = [int(round(y)) for y in np.interp(columns, trace[:, 0], trace[:, 1])]
 
     def contrast(ink: np.ndarray) -> float:
         core = np.median([ink[y - 1:y + 2, x].max() for x, y in zip(columns, rows)])
