@@ -41,7 +41,13 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that cleanups run (atomic writes drop their temp files)."""
 
 
+_terminated = threading.Event()
+"""Set by the handler: a library's bare `except:` (or a `__del__`) can swallow the raised Terminated, and
+the command must still end as terminated instead of carrying on and exiting 0."""
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _terminated.set()
     raise Terminated()
 
 
@@ -49,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     task = next((a for a in argv if not a.startswith("-")), None)
     in_main = threading.current_thread() is threading.main_thread()
+    _terminated.clear()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         if task is not None and task not in TASK_MODULES:
             load_task(task)  # raises the one-line unknown-task error
         args = build_parser(task).parse_args(argv)
         args.func(args)
+        if _terminated.is_set():
+            raise Terminated()
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
