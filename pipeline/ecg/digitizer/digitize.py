@@ -49,7 +49,7 @@ from pipeline.ecg.digitizer.orientation import (
     turned_grid,
     turned_result,
 )
-from pipeline.ecg.digitizer.pulse import pulse_edges, pulses_x0
+from pipeline.ecg.digitizer.pulse import PULSE_HEIGHT_MM, Pulse, find_pulses, pulses_x0
 from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
 from pipeline.ecg.digitizer.result import Digitized, zero_result
 from pipeline.ecg.digitizer.rows import DetectedLayout, detect_layout, scale_from_separators
@@ -113,6 +113,9 @@ class DigitizeConfig:
     its points pulled sample 0 half-way up the pulse (46930936-0001, 250 Hz: leads I / II / III read
     +0.49 / +0.16 / -0.36 mV there). Chosen on own seeds: 0 / 1 / 2 / 3 px read 23.46 / 23.47 / 23.88 /
     23.53 dB (seed 777, seven types x 6) and 19.89 / 19.85 / 19.91 / 19.92 (seed 4242, 0009 and 0012)."""
+    pulse_span: bool = True
+    """Step 7: at a row's pulse the start guard drops only points within the pulse's stroke (see
+    signals.sample_row's pulse_mv)."""
     end_guard_px: float = 2.0
     """Step 7: ... and only from points at least this far left of its last sample: the kit's separator
     bar, 6.3 px wide, is centred on the next column boundary, a sample after the last. With the start
@@ -193,6 +196,20 @@ def _lead_starts(layout: PageLayout) -> list[float]:
     """x of every lead's start: t = 0 and the column boundaries."""
     col_px = DURATION_S / N_COLUMNS * layout.px_per_s
     return [layout.x0 + k * col_px for k in range(N_COLUMNS)]
+
+
+PULSE_FOOT_PAD_MM = 0.4
+"""Below the pulse's foot its stroke reaches a pen's width further (its top_y is the stroke's upper edge
+already); 0.4 mm holds the kit's and our renderer's pens."""
+
+
+def _pulse_span_mv(pulse: Pulse | None, baseline: float, layout: PageLayout) -> tuple[float, float] | None:
+    """The mV span (low, high) of a row's pulse stroke on its trace's scale, or None without a pulse."""
+    if pulse is None:
+        return None
+    top = pulse.top_y - 1.0
+    foot = pulse.top_y + (PULSE_HEIGHT_MM + PULSE_FOOT_PAD_MM) * layout.px_per_mm + 1.0
+    return (baseline - foot) / layout.px_per_mv, (baseline - top) / layout.px_per_mv
 
 
 def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
@@ -381,7 +398,8 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     traces = _trace_rows(maps, found, config)
     # Where the traces really end: the ink-based end can run on along grid remnants or text.
     traced_end = _traced_end(traces)
-    edges = pulse_edges(grid.ink, layout.baselines, layout.px_per_mm)
+    pulses = find_pulses(grid.ink, layout.baselines, layout.px_per_mm)
+    edges = [None if p is None else p.fall_x for p in pulses]
     if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
         settled = settle_end(found, traced_end, pulses_x0(edges, layout.px_per_mm), cal.grid_found, cal.px_per_mm)
         if settled is not found:
@@ -425,7 +443,9 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     row_x0 = sheared or [layout.x0] * len(traces)
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
-                                 row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px)
+                                 row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px,
+                                 row_pulse_mv=[_pulse_span_mv(p, y, layout) if config.pulse_span else None
+                                               for p, y in zip(pulses, layout.baselines)])
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

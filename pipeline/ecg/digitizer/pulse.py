@@ -9,6 +9,7 @@ the pulses still stand out: two vertical strokes 10 mm tall, 5 mm apart, joined 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -73,8 +74,25 @@ def _clear_before(binary: np.ndarray, x_rise: int, foot: float, px_per_mm: float
     return float(strokes.any(axis=0).mean()) <= LEFT_INKED
 
 
+@dataclass(frozen=True)
+class Pulse:
+    """One row's calibration pulse, in image pixels."""
+
+    fall_x: float
+    """Sub-pixel x of the falling edge (pixel centres at integers): t = 0 on the kit's pages."""
+    top_y: float
+    """Top of the rising edge's stroke (its upper ink edge); the falling edge's may run on upwards
+    into a trace that starts above the pulse."""
+
+
 def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | None:
-    """Sub-pixel x of one row's pulse falling edge (pixel centres at integers), or None.
+    """Sub-pixel x of one row's pulse falling edge, or None (see find_pulse)."""
+    found = find_pulse(ink, baseline, px_per_mm)
+    return None if found is None else found.fall_x
+
+
+def find_pulse(ink: np.ndarray, baseline: float, px_per_mm: float) -> Pulse | None:
+    """One row's calibration pulse, or None.
 
     Within the left SEARCH_SHARE of the page and 15 mm above to 3 mm below the row's baseline: a pair
     of vertical strokes PULSE_HEIGHT_MM tall whose tops agree, PULSE_WIDTH_MM apart, joined by a bar
@@ -114,7 +132,8 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
 
     rises = ((xf, edges[(edges >= xf - (1 + WIDTH_SLACK) * width) & (edges <= xf - (1 - WIDTH_SLACK) * width)])
              for xf in edges)
-    best = next((int(xf) for xf, xrs in rises if any(is_pulse(int(xr), int(xf)) for xr in xrs)), None)
+    best, rise = next(((int(xf), int(xr)) for xf, xrs in rises for xr in xrs if is_pulse(int(xr), int(xf))),
+                      (None, None))
     if best is None:
         return None
     lo, hi = best, best  # the falling edge's columns, its stroke widened by the dilation
@@ -128,12 +147,16 @@ def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | No
     weights = band[rows][:, cols].sum(axis=0)
     if weights.sum() <= 0:
         return None
-    return float(np.dot(weights, cols) / weights.sum())
+    # The rising edge's top: the highest of its fullest columns (the dilation reached a partly inked one).
+    near = edges[np.abs(edges - rise) <= reach]
+    fullest = near[fill[near] >= fill[near].max() - 0.05]
+    return Pulse(fall_x=float(np.dot(weights, cols) / weights.sum()), top_y=float(y0 + run_top[fullest].min()))
 
 
-def pulse_edges(ink: np.ndarray, baselines: Sequence[float], px_per_mm: float) -> list[float | None]:
-    """Every row's pulse falling edge (see pulse_edge)."""
-    return [pulse_edge(ink, y, px_per_mm) for y in baselines]
+def find_pulses(ink: np.ndarray, baselines: Sequence[float], px_per_mm: float) -> list[Pulse | None]:
+    """Every row's pulse (see find_pulse)."""
+    return [find_pulse(ink, y, px_per_mm) for y in baselines]
+
 
 
 def pulses_x0(edges: Sequence[float | None], px_per_mm: float) -> float | None:

@@ -115,7 +115,8 @@ def _fit_knots(x: np.ndarray, v: np.ndarray, knots: np.ndarray, read: np.ndarray
 
 def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None,
                smooth: float | None = None, reach: float = np.inf,
-               end_guard: float | None = None) -> tuple[np.ndarray, float]:
+               end_guard: float | None = None,
+               pulse_mv: tuple[float, float] | None = None) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
@@ -127,6 +128,10 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     its first sample (0: none left of it). Left of a lead's first sample lies other ink: ecg-image-kit
     draws the calibration pulse right up to t = 0 (falling edge on the first sample's x) and the
     previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
+    pulse_mv: (low, high) mV of the calibration pulse's stroke when the window starts on it: the start
+    guard then also keeps a trace that starts above or below the pulse and runs towards it (mid-QRS at
+    t = 0: a steep stroke from above the pulse's top, whose first samples the guard's straight
+    continuation read up to 2 mV off).
     end_guard (px): likewise, the right end uses only points at least this far left of its last
     sample (the separator bar on the next column boundary stands 3 px either side of it).
 
@@ -140,6 +145,8 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     lo = first - 1.0 if start_guard is None else first + float(start_guard)
     hi = float(x_of_t.max()) + 1.0 if end_guard is None else float(x_of_t.max()) - float(end_guard)
     sel = (row.x >= lo) & (row.x <= hi)
+    if start_guard is not None and pulse_mv is not None:
+        sel |= _beyond_the_pulse(row, first - 1.0, min(lo, hi), pulse_mv)
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
     if smooth is None or len(x_of_t) < 3:
@@ -156,10 +163,27 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     return values, quality
 
 
+def _beyond_the_pulse(row: RowSignal, x_lo: float, x_hi: float, pulse_mv: tuple[float, float]) -> np.ndarray:
+    """The points in [x_lo, x_hi) above (below) the pulse's mV span, unless they lie on a stroke that
+    rises (falls) further away from it. A trace that starts beyond the pulse runs towards it; a lead
+    of the next row, which starts at the same x and reaches across into this one, runs away (ecgkit-dev
+    sim006-clean: lead III's first samples reach down past the rhythm strip's pulse top)."""
+    near = (row.x >= x_lo) & (row.x < x_hi)
+    keep = np.zeros(len(row.x), dtype=bool)
+    for part, away in ((near & (row.mv > pulse_mv[1]), 1.0), (near & (row.mv < pulse_mv[0]), -1.0)):
+        if part.sum() >= 2 and np.ptp(row.x[part]) > 0:
+            if away * np.polyfit(row.x[part], row.mv[part], 1)[0] > 0:
+                continue
+        keep |= part
+    return keep
+
+
 def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guard: float | None = None,
               smooth: float | None = None, reach: float = np.inf, end_guard: float | None = None,
               row_px_per_s: Sequence[float] | None = None, row_x0: Sequence[float] | None = None,
-              last_end_guard: float | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              last_end_guard: float | None = None,
+              row_pulse_mv: Sequence[tuple[float, float] | None] | None = None,
+              ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
     Rows 0-2 give their four 2.5 s leads, row 3 (the rhythm strip) lead II for the full 10 s. The short
@@ -169,6 +193,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
     follows (None: end_guard).
     row_px_per_s: each row's own time scale (x = x0 + t * row_px_per_s[r]; default the layout's).
     row_x0: each row's own x of t = 0 (default the layout's).
+    row_pulse_mv: each row's calibration pulse span (see sample_row's pulse_mv), for its leads at t = 0.
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -190,7 +215,8 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
             x0 = layout.x0 if row_x0 is None else row_x0[r]
             ends_record = round(t[-1] * fs) + 1 >= round(fs * DURATION_S)
             guard = last_end_guard if ends_record and last_end_guard is not None else end_guard
-            values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, guard)
+            on_pulse = row_pulse_mv[r] if row_pulse_mv is not None and round(t[0] * fs) == 0 else None
+            values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, guard, on_pulse)
             signals[key] = values
             quality[key] = q
     return signals, quality

@@ -9,8 +9,9 @@ import pytest
 from pipeline.ecg.digitizer.pulse import (
     PULSE_HEIGHT_MM,
     PULSE_WIDTH_MM,
+    find_pulse,
+    find_pulses,
     pulse_edge,
-    pulse_edges,
     pulses_x0,
     row_starts,
     sheared_edges,
@@ -40,11 +41,26 @@ def _page(edges: list[float], lead_in_mm: float = 0.0, trace_into: bool = False)
 
 def test_the_falling_edge_is_found_to_a_fraction_of_a_pixel():
     edges = [118.3, 118.3, 118.3, 118.3]
-    found = pulse_edges(_page(edges), BASELINES, MM)
+    found = [p.fall_x for p in find_pulses(_page(edges), BASELINES, MM)]
     assert np.allclose(found, edges, atol=0.25)
     assert pulses_x0(found, MM) == pytest.approx(118.3, abs=0.25)
     # A short lead-in stroke before the pulse (our renderer's other styles) is still a pulse.
     assert pulse_edge(_page(edges, lead_in_mm=1.25), BASELINES[0], MM) == pytest.approx(118.3, abs=0.25)
+
+
+def test_the_pulse_top_is_its_rising_edges_even_where_a_trace_runs_on_from_its_falling_edge():
+    """A row that starts mid-QRS below the baseline (ecgkit-dev sim005-clean, lead III): the trace runs
+    up the falling edge. The top is the rising edge's upper ink edge (the stroke is 3 px wide), not a
+    column beside it that the search's widening reached (its ink starts 10 px lower on that page)."""
+    x, b = 118.3, BASELINES[2]
+    h, w = PULSE_HEIGHT_MM * MM, PULSE_WIDTH_MM * MM
+    ink = np.zeros((1800, 2200), np.uint8)
+    _line(ink, [(x - w, b), (x - w, b - h), (x, b - h), (x, b)])
+    _line(ink, [(x, b + 0.4 * h), (x + 4.0, b - 0.5 * h), (x + 900, b - 0.5 * h)])
+    ink[int(b - h) + 12:int(b) + 1, int(round(x - w)) - 2] = 160  # a fainter column beside the rising edge
+    found = find_pulse(ink.astype(np.float32) / 255.0, b, MM)
+    assert found is not None and found.fall_x == pytest.approx(x, abs=0.5)
+    assert found.top_y == pytest.approx(b - h - 1.5, abs=1.0)
 
 
 def test_a_dashed_pulse_among_specks_is_found():

@@ -372,3 +372,43 @@ def test_cut_leads_reads_each_row_from_its_own_start() -> None:
     one, _ = cut_leads(rows, layout, fs)
     assert int(np.argmax(own["II"])) == 9 * fs
     assert int(np.argmax(one["II"])) - 9 * fs >= 7
+
+
+def test_a_trace_starting_above_the_pulse_is_read_from_its_first_sample():
+    """A row that starts mid-QRS (ecgkit-dev sim038-clean, 250 Hz: lead I falls from 1.2 mV to the S
+    wave over its first 6 samples): the stroke starts above the pulse's top and runs down its falling
+    edge. The start guard alone dropped those points, and the slope carried back from beyond it read
+    sample 0 up to 2 mV off; with the pulse's span known, only the points within it are dropped."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    x0, fs = 117.61, 250
+    edge_x, edge_mv = x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40)
+    knots = x0 + np.array([0.0, 4.0, 6.0, 200.0])
+    shape = np.array([1.8, -0.4, -0.3, -0.3])
+    trace_x, trace_mv = _polyline_points(shape, knots)
+    row = row_signal(np.r_[x0 - 0.6, edge_x, trace_x], -np.r_[1.0, edge_mv, trace_mv] * PX_PER_MV, 0.0, PX_PER_MV, 116)
+    x = x0 + np.arange(100) / fs * PX_PER_S
+    truth = np.interp(x, knots, shape)
+    guard = DigitizeConfig().start_guard_px
+    guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
+    assert np.abs(guarded[:2] - truth[:2]).max() > 0.5
+    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse_mv=(-0.05, 1.05))
+    assert np.abs(spanned - truth).max() < 0.15
+
+
+def test_another_rows_lead_reaching_past_the_pulse_top_is_not_read():
+    """ecgkit-dev sim006-clean, rhythm strip: lead III of the row above starts far below its baseline
+    and rises away steeply, so its first pen stroke stands above this row's pulse, right of the falling
+    edge. Those points are above the pulse's span like a trace that starts there, but rise away from it:
+    they are dropped, and the strip reads its own flat start."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    x0, fs = 117.61, 512
+    edge_x, edge_mv = x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40)
+    foreign_x, foreign_mv = x0 + np.linspace(0.9, 1.8, 30), np.linspace(1.1, 1.5, 30)
+    trace_x = x0 + np.arange(2.4, 200.0, 1.0)
+    row = row_signal(np.r_[edge_x, foreign_x, trace_x],
+                     -np.r_[edge_mv, foreign_mv, np.full(len(trace_x), 0.4)] * PX_PER_MV, 0.0, PX_PER_MV, 116)
+    x = x0 + np.arange(100) / fs * PX_PER_S
+    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse_mv=(-0.05, 1.05))
+    assert np.abs(values - 0.4).max() < 0.02
