@@ -49,12 +49,12 @@ from pipeline.ecg.digitizer.orientation import (
     turned_grid,
     turned_result,
 )
-from pipeline.ecg.digitizer.pulse import PULSE_HEIGHT_MM, Pulse, find_pulses, pulses_x0
+from pipeline.ecg.digitizer.pulse import LOOSE_FOOT_MM, PULSE_HEIGHT_MM, Pulse, find_pulse, find_pulses, pulses_x0
 from pipeline.ecg.digitizer.rectify import RectifyConfig, flatten_page
 from pipeline.ecg.digitizer.result import Digitized, zero_result
 from pipeline.ecg.digitizer.rows import DetectedLayout, detect_layout, scale_from_separators
 from pipeline.ecg.digitizer.segment import DEFAULT_CHECKPOINT, N_ROWS, row_probabilities
-from pipeline.ecg.digitizer.signals import RowSignal, cut_leads, einthoven_repair, finalize, row_signal
+from pipeline.ecg.digitizer.signals import PulseSpan, RowSignal, cut_leads, einthoven_repair, finalize, row_signal
 from pipeline.ecg.digitizer.timebase import place_t0, settle_end, sheared_row_starts
 from pipeline.ecg.digitizer.trace import (
     RowTrace,
@@ -114,8 +114,8 @@ class DigitizeConfig:
     +0.49 / +0.16 / -0.36 mV there). Chosen on own seeds: 0 / 1 / 2 / 3 px read 23.46 / 23.47 / 23.88 /
     23.53 dB (seed 777, seven types x 6) and 19.89 / 19.85 / 19.91 / 19.92 (seed 4242, 0009 and 0012)."""
     pulse_span: bool = True
-    """Step 7: at a row's pulse the start guard drops only points within the pulse's stroke (see
-    signals.sample_row's pulse_mv)."""
+    """Step 7: at a row's pulse the start guard keeps a trace that starts beyond the pulse's stroke and
+    also drops its foot (see signals.sample_row's pulse)."""
     end_guard_px: float = 2.0
     """Step 7: ... and only from points at least this far left of its last sample: the kit's separator
     bar, 6.3 px wide, is centred on the next column boundary, a sample after the last. With the start
@@ -198,18 +198,31 @@ def _lead_starts(layout: PageLayout) -> list[float]:
     return [layout.x0 + k * col_px for k in range(N_COLUMNS)]
 
 
-PULSE_FOOT_PAD_MM = 0.4
-"""Below the pulse's foot its stroke reaches a pen's width further (its top_y is the stroke's upper edge
-already); 0.4 mm holds the kit's and our renderer's pens."""
+PULSE_PEN_MM = 0.4
+"""The pulse's pen width on the page (mm): ecg-image-kit draws it 1.5 times the trace's 0.75 pt, 0.4 mm
+(our renderer's pens are narrower)."""
 
 
-def _pulse_span_mv(pulse: Pulse | None, baseline: float, layout: PageLayout) -> tuple[float, float] | None:
-    """The mV span (low, high) of a row's pulse stroke on its trace's scale, or None without a pulse."""
-    if pulse is None:
-        return None
-    top = pulse.top_y - 1.0
-    foot = pulse.top_y + (PULSE_HEIGHT_MM + PULSE_FOOT_PAD_MM) * layout.px_per_mm + 1.0
-    return (baseline - foot) / layout.px_per_mv, (baseline - top) / layout.px_per_mv
+def _pulse_spans(pulses: list[Pulse | None], ink: np.ndarray, layout: PageLayout) -> list[PulseSpan | None]:
+    """Each row's pulse on its trace's mV scale; where none stood on the baseline (the t = 0 anchors),
+    one found with LOOSE_FOOT_MM."""
+    spans: list[PulseSpan | None] = []
+    for pulse, baseline in zip(pulses, layout.baselines):
+        pulse = pulse or find_pulse(ink, baseline, layout.px_per_mm, foot_mm=LOOSE_FOOT_MM)
+        spans.append(None if pulse is None else _pulse_span(pulse, baseline, layout))
+    return spans
+
+
+def _pulse_span(pulse: Pulse, baseline: float, layout: PageLayout) -> PulseSpan:
+    """A row's pulse on its trace's mV scale (its top_y is the stroke's upper edge)."""
+    pen, tall = PULSE_PEN_MM * layout.px_per_mm, PULSE_HEIGHT_MM * layout.px_per_mm
+    foot = pulse.top_y + tall + 0.5 * pen  # the foot's centre line
+
+    def mv(y: float) -> float:
+        return (baseline - y) / layout.px_per_mv
+
+    return PulseSpan(low=mv(foot + 0.5 * pen + 1.0), high=mv(pulse.top_y - 1.0), foot_top=mv(foot - 0.5 * pen - 1.0),
+                     foot_reach_px=0.5 * pen + 1.0)
 
 
 def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
@@ -444,8 +457,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
                                  row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px,
-                                 row_pulse_mv=[_pulse_span_mv(p, y, layout) if config.pulse_span else None
-                                               for p, y in zip(pulses, layout.baselines)])
+                                 row_pulses=_pulse_spans(pulses, grid.ink, layout) if config.pulse_span else None)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

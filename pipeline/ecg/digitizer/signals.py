@@ -65,6 +65,24 @@ def sample_times(fs: int, lead: str) -> np.ndarray:
     return np.arange(start, stop, dtype=np.float64) / fs
 
 
+@dataclass(frozen=True)
+class PulseSpan:
+    """A row's calibration pulse on its trace's mV scale, for the leads that start on it.
+
+    ecg-image-kit draws the pulse as a polyline through samples one step (1/fs) apart that ends
+    [..., 1, 1, 0, 0] mV: its falling edge runs from one to two steps right of the first sample's x,
+    and its foot on to three, with a pen 1.5 times the trace's."""
+
+    low: float
+    """Bottom of the pulse's stroke (mV): its foot less the pen."""
+    high: float
+    """Top of its stroke (mV)."""
+    foot_top: float
+    """Top of the foot's stroke (mV): from low to here, the foot's ink reaches right of the start guard."""
+    foot_reach_px: float
+    """How far the foot's ink reaches past its last vertex (px): the pen's half-width and a margin."""
+
+
 def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, ridge: float = 1e-3,
                reach: float = np.inf) -> np.ndarray:
     """Values at evenly spaced knots whose straight-line interpolation fits the points (x, v) best.
@@ -116,7 +134,7 @@ def _fit_knots(x: np.ndarray, v: np.ndarray, knots: np.ndarray, read: np.ndarray
 def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = None,
                smooth: float | None = None, reach: float = np.inf,
                end_guard: float | None = None,
-               pulse_mv: tuple[float, float] | None = None) -> tuple[np.ndarray, float]:
+               pulse: PulseSpan | None = None) -> tuple[np.ndarray, float]:
     """(values at the given x positions, mean confidence there); zeros when nothing was traced.
 
     Only the curve's points within this window (one pixel of margin, so that the end samples
@@ -125,13 +143,14 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     beyond its first and last points.
 
     start_guard (px): when given, the window's left end uses only points at least this far right of
-    its first sample (0: none left of it). Left of a lead's first sample lies other ink: ecg-image-kit
-    draws the calibration pulse right up to t = 0 (falling edge on the first sample's x) and the
+    its first sample (0: none left of it). Around a lead's first sample lies other ink: ecg-image-kit
+    draws the calibration pulse's falling edge one to two samples after t = 0 (see PulseSpan) and the
     previous lead up to each column boundary, so the 1 px margin reads the pulse's top as signal.
-    pulse_mv: (low, high) mV of the calibration pulse's stroke when the window starts on it: the start
-    guard then also keeps a trace that starts above or below the pulse and runs towards it (mid-QRS at
-    t = 0: a steep stroke from above the pulse's top, whose first samples the guard's straight
-    continuation read up to 2 mV off).
+    pulse: the calibration pulse when the window starts on it. The start guard then also keeps a trace
+    that starts above or below the pulse and runs towards it (mid-QRS at t = 0: a steep stroke from
+    above the pulse's top, whose first samples the guard's straight continuation read up to 2 mV off),
+    and drops the pulse's foot where it reaches past the guard (at 256 Hz its ink ends 3.4 px right of
+    the first sample: points there read the start of a lead drawn 0.9 mV higher as the foot's level).
     end_guard (px): likewise, the right end uses only points at least this far left of its last
     sample (the separator bar on the next column boundary stands 3 px either side of it).
 
@@ -145,8 +164,11 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     lo = first - 1.0 if start_guard is None else first + float(start_guard)
     hi = float(x_of_t.max()) + 1.0 if end_guard is None else float(x_of_t.max()) - float(end_guard)
     sel = (row.x >= lo) & (row.x <= hi)
-    if start_guard is not None and pulse_mv is not None:
-        sel |= _beyond_the_pulse(row, first - 1.0, min(lo, hi), pulse_mv)
+    if start_guard is not None and pulse is not None:
+        sel |= _beyond_the_pulse(row, first - 1.0, min(lo, hi), pulse)
+        step = float(x_of_t[1] - x_of_t[0]) if len(x_of_t) > 1 else 0.0
+        foot_end = first + 3.0 * step + pulse.foot_reach_px
+        sel &= ~((row.x < foot_end) & (row.mv >= pulse.low) & (row.mv <= pulse.foot_top))
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
     if smooth is None or len(x_of_t) < 3:
@@ -163,14 +185,14 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     return values, quality
 
 
-def _beyond_the_pulse(row: RowSignal, x_lo: float, x_hi: float, pulse_mv: tuple[float, float]) -> np.ndarray:
-    """The points in [x_lo, x_hi) above (below) the pulse's mV span, unless they lie on a stroke that
+def _beyond_the_pulse(row: RowSignal, x_lo: float, x_hi: float, pulse: PulseSpan) -> np.ndarray:
+    """The points in [x_lo, x_hi) above (below) the pulse's span, unless they lie on a stroke that
     rises (falls) further away from it. A trace that starts beyond the pulse runs towards it; a lead
     of the next row, which starts at the same x and reaches across into this one, runs away (ecgkit-dev
     sim006-clean: lead III's first samples reach down past the rhythm strip's pulse top)."""
     near = (row.x >= x_lo) & (row.x < x_hi)
     keep = np.zeros(len(row.x), dtype=bool)
-    for part, away in ((near & (row.mv > pulse_mv[1]), 1.0), (near & (row.mv < pulse_mv[0]), -1.0)):
+    for part, away in ((near & (row.mv > pulse.high), 1.0), (near & (row.mv < pulse.low), -1.0)):
         if part.sum() >= 2 and np.ptp(row.x[part]) > 0:
             if away * np.polyfit(row.x[part], row.mv[part], 1)[0] > 0:
                 continue
@@ -182,7 +204,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
               smooth: float | None = None, reach: float = np.inf, end_guard: float | None = None,
               row_px_per_s: Sequence[float] | None = None, row_x0: Sequence[float] | None = None,
               last_end_guard: float | None = None,
-              row_pulse_mv: Sequence[tuple[float, float] | None] | None = None,
+              row_pulses: Sequence[PulseSpan | None] | None = None,
               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(signal by lead, quality by lead) from the four traced rows.
 
@@ -193,7 +215,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
     follows (None: end_guard).
     row_px_per_s: each row's own time scale (x = x0 + t * row_px_per_s[r]; default the layout's).
     row_x0: each row's own x of t = 0 (default the layout's).
-    row_pulse_mv: each row's calibration pulse span (see sample_row's pulse_mv), for its leads at t = 0.
+    row_pulses: each row's calibration pulse (see sample_row's pulse), for its leads at t = 0.
     """
     signals: dict[str, np.ndarray] = {}
     quality: dict[str, float] = {}
@@ -215,7 +237,7 @@ def cut_leads(rows: Sequence[RowSignal], layout: PageLayout, fs: int, start_guar
             x0 = layout.x0 if row_x0 is None else row_x0[r]
             ends_record = round(t[-1] * fs) + 1 >= round(fs * DURATION_S)
             guard = last_end_guard if ends_record and last_end_guard is not None else end_guard
-            on_pulse = row_pulse_mv[r] if row_pulse_mv is not None and round(t[0] * fs) == 0 else None
+            on_pulse = row_pulses[r] if row_pulses is not None and round(t[0] * fs) == 0 else None
             values, q = sample_row(rows[r], x0 + t * pps, start_guard, smooth, reach, guard, on_pulse)
             signals[key] = values
             quality[key] = q

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.digitizer.pulse import (
+    LOOSE_FOOT_MM,
     PULSE_HEIGHT_MM,
     PULSE_WIDTH_MM,
     find_pulse,
@@ -110,3 +111,17 @@ def test_each_row_starts_on_its_own_pulse():
     assert row_starts(strong, 80.0, None, MM, 20.0) == pytest.approx(list(strong))
     # ... and gives up where the ends put t = 0 well away from the pulses.
     assert row_starts(strong, 80.0, [e + 60.0 for e in ends], MM, 20.0) is None
+
+
+def test_a_pulse_off_the_rows_baseline_is_found_only_with_the_loose_foot():
+    """The row's baseline (its densest ink) can stand 5 mm off the zero line the pulse stands on: such a
+    pulse is no t = 0 anchor (FOOT_MM), but still marks the pulse's stroke for the leads' first samples."""
+    x, b = 118.3, BASELINES[1]
+    h, w = PULSE_HEIGHT_MM * MM, PULSE_WIDTH_MM * MM
+    ink = np.zeros((1800, 2200), np.uint8)
+    _line(ink, [(x - w, b), (x - w, b - h), (x, b - h), (x, b), (x + 900, b)])
+    ink = ink.astype(np.float32) / 255.0
+    off = b + 4.5 * MM
+    assert find_pulse(ink, off, MM) is None
+    found = find_pulse(ink, off, MM, foot_mm=LOOSE_FOOT_MM)
+    assert found is not None and found.top_y == pytest.approx(b - h - 1.5, abs=1.0)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.ecg.digitizer.signals import (
+    PulseSpan,
     RowSignal,
     cut_leads,
     einthoven_repair,
@@ -392,7 +393,8 @@ def test_a_trace_starting_above_the_pulse_is_read_from_its_first_sample():
     guard = DigitizeConfig().start_guard_px
     guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
     assert np.abs(guarded[:2] - truth[:2]).max() > 0.5
-    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse_mv=(-0.05, 1.05))
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
     assert np.abs(spanned - truth).max() < 0.15
 
 
@@ -410,5 +412,34 @@ def test_another_rows_lead_reaching_past_the_pulse_top_is_not_read():
     row = row_signal(np.r_[edge_x, foreign_x, trace_x],
                      -np.r_[edge_mv, foreign_mv, np.full(len(trace_x), 0.4)] * PX_PER_MV, 0.0, PX_PER_MV, 116)
     x = x0 + np.arange(100) / fs * PX_PER_S
-    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse_mv=(-0.05, 1.05))
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse=pulse)
     assert np.abs(values - 0.4).max() < 0.02
+
+
+def test_the_pulses_foot_past_the_start_guard_is_not_read_as_the_lead():
+    """ecg-image-kit's pulse ends [.., 1, 1, 0, 0] mV one sample apart: its foot runs on three samples
+    right of the first sample's x, and with its pen its ink reaches past the 2 px start guard (at 256 Hz
+    to 3.4 px; ecgkit-dev sim035-clean, lead II starting at 0.7 mV read -0.7 mV over its first 4
+    samples). A lead that starts within the pulse's span is read from its own points beyond the foot."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    x0, fs = 117.61, 256
+    step = PX_PER_S / fs
+    edge_x, edge_mv = x0 + step + np.linspace(0.0, step, 30), np.linspace(1.0, 0.0, 30)
+    foot_x, foot_mv = x0 + np.linspace(2.0, 3.4, 8), np.zeros(8)
+    knots, shape = x0 + np.array([0.0, 4.0, 200.0]), np.array([0.7, 0.45, 0.45])
+    trace_x, trace_mv = _polyline_points(shape, knots)
+    beyond = trace_x > x0 + 3.6
+    row = row_signal(np.r_[edge_x, foot_x, trace_x[beyond]], -np.r_[edge_mv, foot_mv, trace_mv[beyond]] * PX_PER_MV,
+                     0.0, PX_PER_MV, 116)
+    x = x0 + np.arange(100) / fs * PX_PER_S
+    truth = np.interp(x, knots, shape)
+    guard = DigitizeConfig().start_guard_px
+    guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
+    assert np.abs(guarded[:6] - truth[:6]).max() > 0.3
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    footless, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
+    # Within the pulse's stroke the lead is hidden: its first samples hold its first own point.
+    assert np.abs(footless[:6] - truth[:6]).max() < 0.25
+    assert np.abs(footless[6:] - truth[6:]).max() < 0.02
