@@ -203,26 +203,32 @@ PULSE_PEN_MM = 0.4
 (our renderer's pens are narrower)."""
 
 
-def _pulse_spans(pulses: list[Pulse | None], ink: np.ndarray, layout: PageLayout) -> list[PulseSpan | None]:
+def _pulse_spans(pulses: list[Pulse | None], ink: np.ndarray, layout: PageLayout, fs: int) -> list[PulseSpan | None]:
     """Each row's pulse on its trace's mV scale; where none stood on the baseline (the t = 0 anchors),
     one found with LOOSE_FOOT_MM."""
     spans: list[PulseSpan | None] = []
     for pulse, baseline in zip(pulses, layout.baselines):
         pulse = pulse or find_pulse(ink, baseline, layout.px_per_mm, foot_mm=LOOSE_FOOT_MM)
-        spans.append(None if pulse is None else _pulse_span(pulse, baseline, layout))
+        spans.append(None if pulse is None else _pulse_span(pulse, baseline, layout, fs))
     return spans
 
 
-def _pulse_span(pulse: Pulse, baseline: float, layout: PageLayout) -> PulseSpan:
+PULSE_PLOT_HZ = 500
+"""The competition's pages draw the pulse's samples 1/500 s apart whatever the record's rate (see
+signals.PulseSpan); ecg-image-kit itself at the record's."""
+
+
+def _pulse_span(pulse: Pulse, baseline: float, layout: PageLayout, fs: int) -> PulseSpan:
     """A row's pulse on its trace's mV scale (its top_y is the stroke's upper edge)."""
     pen, tall = PULSE_PEN_MM * layout.px_per_mm, PULSE_HEIGHT_MM * layout.px_per_mm
+    step = layout.px_per_s / min(fs, PULSE_PLOT_HZ)
     foot = pulse.top_y + tall + 0.5 * pen  # the foot's centre line
 
     def mv(y: float) -> float:
         return (baseline - y) / layout.px_per_mv
 
     return PulseSpan(low=mv(foot + 0.5 * pen + 1.0), high=mv(pulse.top_y - 1.0), foot_top=mv(foot - 0.5 * pen - 1.0),
-                     foot_reach_px=0.5 * pen + 1.0)
+                     foot_end_px=3.0 * step + 0.5 * pen + 1.0)
 
 
 def _lead_start_columns(layout: PageLayout, width: int, reach_mm: float) -> np.ndarray:
@@ -457,7 +463,7 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
                                  row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px,
-                                 row_pulses=_pulse_spans(pulses, grid.ink, layout) if config.pulse_span else None)
+                                 row_pulses=_pulse_spans(pulses, grid.ink, layout, fs) if config.pulse_span else None)
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)

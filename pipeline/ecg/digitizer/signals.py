@@ -69,9 +69,10 @@ def sample_times(fs: int, lead: str) -> np.ndarray:
 class PulseSpan:
     """A row's calibration pulse on its trace's mV scale, for the leads that start on it.
 
-    ecg-image-kit draws the pulse as a polyline through samples one step (1/fs) apart that ends
-    [..., 1, 1, 0, 0] mV: its falling edge runs from one to two steps right of the first sample's x,
-    and its foot on to three, with a pen 1.5 times the trace's."""
+    ecg-image-kit draws the pulse as a polyline through samples one step apart that ends [..., 1, 1,
+    0, 0] mV: its falling edge runs from one to two steps right of the first sample's x, and its foot on
+    to three, with a pen 1.5 times the trace's. The step is the record's 1/fs on ecgkit-dev's pages and
+    1/500 s on the competition's (their pulses stand alike at 250 and 1025 Hz)."""
 
     low: float
     """Bottom of the pulse's stroke (mV): its foot less the pen."""
@@ -79,8 +80,9 @@ class PulseSpan:
     """Top of its stroke (mV)."""
     foot_top: float
     """Top of the foot's stroke (mV): from low to here, the foot's ink reaches right of the start guard."""
-    foot_reach_px: float
-    """How far the foot's ink reaches past its last vertex (px): the pen's half-width and a margin."""
+    foot_end_px: float
+    """How far right of the first sample's x the foot's ink reaches (px): three steps, the pen's
+    half-width and a margin."""
 
 
 def vertex_fit(x: np.ndarray, v: np.ndarray, knots: np.ndarray, smooth: float, ridge: float = 1e-3,
@@ -166,9 +168,7 @@ def sample_row(row: RowSignal, x_of_t: np.ndarray, start_guard: float | None = N
     sel = (row.x >= lo) & (row.x <= hi)
     if start_guard is not None and pulse is not None:
         sel |= _beyond_the_pulse(row, first - 1.0, min(lo, hi), pulse)
-        step = float(x_of_t[1] - x_of_t[0]) if len(x_of_t) > 1 else 0.0
-        foot_end = first + 3.0 * step + pulse.foot_reach_px
-        sel &= ~((row.x < foot_end) & (row.mv >= pulse.low) & (row.mv <= pulse.foot_top))
+        sel &= ~((row.x < first + pulse.foot_end_px) & (row.mv >= pulse.low) & (row.mv <= pulse.foot_top))
     if sel.sum() < 2:
         return np.zeros(len(x_of_t)), 0.0
     if smooth is None or len(x_of_t) < 3:

@@ -393,7 +393,7 @@ def test_a_trace_starting_above_the_pulse_is_read_from_its_first_sample():
     guard = DigitizeConfig().start_guard_px
     guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
     assert np.abs(guarded[:2] - truth[:2]).max() > 0.5
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
     spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
     assert np.abs(spanned - truth).max() < 0.15
 
@@ -412,7 +412,7 @@ def test_another_rows_lead_reaching_past_the_pulse_top_is_not_read():
     row = row_signal(np.r_[edge_x, foreign_x, trace_x],
                      -np.r_[edge_mv, foreign_mv, np.full(len(trace_x), 0.4)] * PX_PER_MV, 0.0, PX_PER_MV, 116)
     x = x0 + np.arange(100) / fs * PX_PER_S
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
     values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse=pulse)
     assert np.abs(values - 0.4).max() < 0.02
 
@@ -438,7 +438,7 @@ def test_the_pulses_foot_past_the_start_guard_is_not_read_as_the_lead():
     guard = DigitizeConfig().start_guard_px
     guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
     assert np.abs(guarded[:6] - truth[:6]).max() > 0.3
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_reach_px=2.6)
+    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
     footless, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
     # Within the pulse's stroke the lead is hidden: its first samples hold its first own point.
     assert np.abs(footless[:6] - truth[:6]).max() < 0.25
