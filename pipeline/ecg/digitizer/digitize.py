@@ -33,9 +33,9 @@ from pipeline.ecg.digitizer.grid import (
     GridResult,
     as_bgr,
     calibrate,
-    colour_features,
     ink_and_grid_lines,
     load_image,
+    page_features,
     row_x_periods,
 )
 from pipeline.ecg.digitizer.ink import ProbabilityConfig, row_maps, trace_probability
@@ -478,7 +478,7 @@ def _row_time_scales(grid: GridResult, layout: PageLayout) -> list[float]:
     (grid.row_x_periods), else the page's."""
     baselines = list(layout.baselines)
     half = 0.5 * float(np.median(np.diff(baselines))) if len(baselines) > 1 else 18.0 * layout.px_per_mm
-    feat = colour_features(grid.image)
+    feat = page_features(grid)
     periods = row_x_periods(feat.chroma if grid.calibration.colour else feat.nonpaper, baselines, half,
                             layout.px_per_mm)
     return [MM_PER_S * (p if p is not None and abs(p / layout.px_per_mm - 1.0) > ROW_SCALE_MIN_CHANGE
@@ -498,8 +498,8 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     prob = trace_probability(grid.ink, config.probability, grid.grid_lines)
     candidates = {INK_CLASSICAL: [prob] * len(found.bands)}
     if config.darkness_candidate and cal.colour:
-        dark, _, lines = ink_and_grid_lines(grid.image, None, cal.px_per_mm if cal.grid_found else None,
-                                            subtract_chroma=False)
+        period = cal.px_per_mm if cal.grid_found else None
+        dark, _, lines = ink_and_grid_lines(grid.image, page_features(grid), period, subtract_chroma=False)
         candidates[INK_DARKNESS] = [trace_probability(dark, config.probability, lines)] * len(found.bands)
     timings["ink"] = time.perf_counter() - t
     if config.segmenter is not None and len(found.bands) == N_ROWS:

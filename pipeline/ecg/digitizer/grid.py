@@ -90,6 +90,8 @@ class GridResult:
     moved; see `lattice.shift_field`)."""
     grid_lines: np.ndarray | None = field(default=None, repr=False)
     """Bool mask of the ink pixels removed as grid lines (grey and b/w pages; None: none removed)."""
+    features: ColourFeatures | None = field(default=None, repr=False)
+    """`image`'s colour features, as calibrate computed them (None: not kept; see `page_features`)."""
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map (N, 2) page (x, y) points back to the original image's coordinates."""
@@ -171,6 +173,11 @@ class ColourFeatures:
     darkness: np.ndarray
     chroma: np.ndarray
     nonpaper: np.ndarray
+
+
+def page_features(grid: GridResult) -> ColourFeatures:
+    """The calibrated page's colour features: those calibrate kept, else computed (a page turned 180)."""
+    return grid.features if grid.features is not None else colour_features(grid.image)
 
 
 def colour_features(image: np.ndarray) -> ColourFeatures:
@@ -780,4 +787,4 @@ def calibrate(image: np.ndarray, rect: Rectification = IDENTITY, page_aspect: fl
                       colour=colour, line_width_px=width, flags=tuple(flags),
                       grid_strength=float(period.strength), grid_axis_periods=period.axis_periods)
     return GridResult(image=page, ink=ink, calibration=cal, rotation_matrix=matrix, rectification=rect,
-                      column_source=source, shift_field=shift, grid_lines=lines)
+                      column_source=source, shift_field=shift, grid_lines=lines, features=feat)

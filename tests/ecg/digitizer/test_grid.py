@@ -18,6 +18,7 @@ from pipeline.ecg.digitizer.grid import (
     ink_and_grid_lines,
     ink_map,
     load_image,
+    page_features,
     remove_grid_lines,
     rotation_matrix,
     row_x_periods,
@@ -151,6 +152,20 @@ def test_calibrate_deskews_and_measures():
     assert result.calibration.px_per_mm == pytest.approx(7.6, rel=0.005)
     back = result.to_original(np.array([[600.0, 450.0]]))
     assert back.shape == (1, 2)
+
+
+def test_the_calibrated_pages_colour_features_are_kept_and_a_turned_page_computes_its_own():
+    """Steps 4 and 7 read the calibrated page's colour features again (the darkness reading, the rows'
+    time scales): calibrate keeps them, and a page turned 180 computes its own."""
+    from pipeline.ecg.digitizer.orientation import turned_grid
+
+    result = calibrate(grid_page(period=7.6, angle=1.2))
+    again = colour_features(result.image)
+    kept = page_features(result)
+    assert all(np.array_equal(getattr(kept, k), getattr(again, k)) for k in ("darkness", "chroma", "nonpaper"))
+    turned = turned_grid(result)
+    assert turned.features is None
+    assert np.array_equal(page_features(turned).darkness, colour_features(turned.image).darkness)
 
 
 def test_as_bgr_accepts_grey_rgba_and_16_bit():
