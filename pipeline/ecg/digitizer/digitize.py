@@ -203,14 +203,11 @@ PULSE_PEN_MM = 0.4
 (our renderer's pens are narrower)."""
 
 
-def _pulse_spans(pulses: list[Pulse | None], ink: np.ndarray, layout: PageLayout, fs: int) -> list[PulseSpan | None]:
-    """Each row's pulse on its trace's mV scale; where none stood on the baseline (the t = 0 anchors),
-    one found with LOOSE_FOOT_MM."""
-    spans: list[PulseSpan | None] = []
-    for pulse, baseline in zip(pulses, layout.baselines):
-        pulse = pulse or find_pulse(ink, baseline, layout.px_per_mm, foot_mm=LOOSE_FOOT_MM)
-        spans.append(None if pulse is None else _pulse_span(pulse, baseline, layout, fs))
-    return spans
+def _span_pulses(pulses: list[Pulse | None], ink: np.ndarray, layout: PageLayout) -> list[Pulse | None]:
+    """Each row's pulse for its leads' first samples: the t = 0 anchor where one stood on the baseline,
+    else one found with LOOSE_FOOT_MM."""
+    return [pulse or find_pulse(ink, baseline, layout.px_per_mm, foot_mm=LOOSE_FOOT_MM)
+            for pulse, baseline in zip(pulses, layout.baselines)]
 
 
 PULSE_PLOT_HZ = 500
@@ -409,15 +406,16 @@ class _Reading:
     row_x0: list[float]
 
 
-def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, fs: int,
-               config: DigitizeConfig) -> _Reading:
-    """Trace every row in its map, refine the time axis from the traces, cut and repair the leads."""
+def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, fs: int, config: DigitizeConfig,
+               pulses: list[Pulse | None], span_pulses: list[Pulse | None] | None) -> _Reading:
+    """Trace every row in its map, refine the time axis from the traces, cut and repair the leads.
+    pulses: each row's t = 0 anchor; span_pulses: each row's pulse for its leads' first samples (None:
+    the start guard alone), both found on the page's ink for `found`'s rows (see _digitize_page)."""
     cal = grid.calibration
     layout = found.layout
     traces = _trace_rows(maps, found, config)
     # Where the traces really end: the ink-based end can run on along grid remnants or text.
     traced_end = _traced_end(traces)
-    pulses = find_pulses(grid.ink, layout.baselines, layout.px_per_mm)
     edges = [None if p is None else p.fall_x for p in pulses]
     if traced_end is not None and abs(traced_end - found.x_end) > 2.0 * layout.px_per_mm:
         settled = settle_end(found, traced_end, pulses_x0(edges, layout.px_per_mm), cal.grid_found, cal.px_per_mm)
@@ -463,7 +461,9 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     signals, quality = cut_leads(rows, layout, fs, start_guard=config.start_guard_px, smooth=config.sample_smoothing,
                                  reach=BAR_REACH_MM * layout.px_per_mm, end_guard=config.end_guard_px,
                                  row_px_per_s=row_pps, row_x0=row_x0, last_end_guard=config.page_end_guard_px,
-                                 row_pulses=_pulse_spans(pulses, grid.ink, layout, fs) if config.pulse_span else None)
+                                 row_pulses=None if span_pulses is None else
+                                 [None if p is None else _pulse_span(p, y, layout, fs)
+                                  for p, y in zip(span_pulses, layout.baselines)])
     repaired, notes = einthoven_repair(signals, quality, fs, project=config.einthoven_project)
     doubt, doubt_parts = doubt_score(signals, quality, [tr.coverage for tr in traces], cal.grid_found,
                                      cal.grid_axis_periods, fs)
@@ -510,7 +510,11 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         timings["segment"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    readings = {name: _read_rows(maps, found, grid, fs, config) for name, maps in candidates.items()}
+    # The pulses stand on the page, whichever ink map the rows are traced in.
+    pulses = find_pulses(grid.ink, found.layout.baselines, found.layout.px_per_mm)
+    span_pulses = _span_pulses(pulses, grid.ink, found.layout) if config.pulse_span else None
+    readings = {name: _read_rows(maps, found, grid, fs, config, pulses, span_pulses)
+                for name, maps in candidates.items()}
     source = choose_reading({name: round(r.doubt, 3) for name, r in readings.items()})
     reading = readings[source]
     found, traces, quality = reading.found, reading.traces, reading.quality

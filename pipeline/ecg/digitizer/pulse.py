@@ -89,12 +89,6 @@ class Pulse:
     into a trace that starts above the pulse."""
 
 
-def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | None:
-    """Sub-pixel x of one row's pulse falling edge, or None (see find_pulse)."""
-    found = find_pulse(ink, baseline, px_per_mm)
-    return None if found is None else found.fall_x
-
-
 def find_pulse(ink: np.ndarray, baseline: float, px_per_mm: float, foot_mm: float = FOOT_MM) -> Pulse | None:
     """One row's calibration pulse, or None.
 
@@ -157,11 +151,9 @@ def find_pulse(ink: np.ndarray, baseline: float, px_per_mm: float, foot_mm: floa
     return Pulse(fall_x=float(np.dot(weights, cols) / weights.sum()), top_y=float(y0 + run_top[fullest].min()))
 
 
-def find_pulses(ink: np.ndarray, baselines: Sequence[float], px_per_mm: float,
-                foot_mm: float = FOOT_MM) -> list[Pulse | None]:
+def find_pulses(ink: np.ndarray, baselines: Sequence[float], px_per_mm: float) -> list[Pulse | None]:
     """Every row's pulse (see find_pulse)."""
-    return [find_pulse(ink, y, px_per_mm, foot_mm) for y in baselines]
-
+    return [find_pulse(ink, y, px_per_mm) for y in baselines]
 
 
 def pulses_x0(edges: Sequence[float | None], px_per_mm: float) -> float | None:

@@ -12,7 +12,6 @@ from pipeline.ecg.digitizer.pulse import (
     PULSE_WIDTH_MM,
     find_pulse,
     find_pulses,
-    pulse_edge,
     pulses_x0,
     row_starts,
     sheared_edges,
@@ -26,6 +25,12 @@ SHIFT = 4  # drawing in 1/16 px
 def _line(ink: np.ndarray, pts: list[tuple[float, float]], thickness: int = 3) -> None:
     fixed = np.round(np.asarray(pts) * (1 << SHIFT)).astype(np.int32)
     cv2.polylines(ink, [fixed], False, 255, thickness, cv2.LINE_AA, SHIFT)
+
+
+def pulse_edge(ink: np.ndarray, baseline: float, px_per_mm: float) -> float | None:
+    """The falling edge's x of the row's pulse, or None."""
+    found = find_pulse(ink, baseline, px_per_mm)
+    return None if found is None else found.fall_x
 
 
 def _page(edges: list[float], lead_in_mm: float = 0.0, trace_into: bool = False) -> np.ndarray:
