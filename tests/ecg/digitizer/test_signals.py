@@ -218,6 +218,24 @@ def test_a_point_of_the_pulse_before_the_first_sample_is_not_used():
     assert np.abs(guarded).max() < 0.05
 
 
+PULSE_ROW_X0 = 117.61
+"""x of t = 0 on the rows drawn by the pulse tests (as on the kit's 200 dpi pages)."""
+KIT_PULSE = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
+"""A 1 mV pulse standing on the row's zero, its foot's ink reaching 4.9 px past t = 0 (256 Hz)."""
+
+
+def _pulse_row(*pieces: tuple[np.ndarray, np.ndarray]) -> RowSignal:
+    """A traced row (its zero at y = 0) from point sets (x px, mV): a pulse's stroke, a trace, ..."""
+    xs = np.concatenate([np.atleast_1d(x) for x, _ in pieces])
+    mv = np.concatenate([np.atleast_1d(v) for _, v in pieces])
+    return row_signal(xs, -mv * PX_PER_MV, 0.0, PX_PER_MV, 116)
+
+
+def _pulse_row_samples(fs: int) -> np.ndarray:
+    """x of the first 100 samples of a lead starting at PULSE_ROW_X0."""
+    return PULSE_ROW_X0 + np.arange(100) / fs * PX_PER_S
+
+
 def test_the_pulse_edge_read_right_of_the_first_sample_is_not_used():
     """As traced on the real page 46930936-0001 (250 Hz, row 0): the pulse's falling edge, a stroke
     2-3 px wide standing on the first sample's x, is read as points from 1 mV down to the trace up to
@@ -225,13 +243,11 @@ def test_the_pulse_edge_read_right_of_the_first_sample_is_not_used():
     lead I's sample 0 read 0.49 mV above the trace."""
     from pipeline.ecg.digitizer.digitize import DigitizeConfig
 
-    x0, fs = 117.61, 250
-    edge_x = x0 + np.linspace(0.1, 1.7, 40)
-    edge_mv = np.linspace(1.0, 0.0, 40)
+    x0, fs = PULSE_ROW_X0, 250
+    edge = (x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40))
     trace_x = x0 + np.arange(2.4, 200.0, 1.0)
-    row = row_signal(np.r_[x0 - 0.6, edge_x, trace_x], -np.r_[1.0, edge_mv, np.full(len(trace_x), -0.06)] * PX_PER_MV,
-                     0.0, PX_PER_MV, 116)
-    x = x0 + np.arange(100) / fs * PX_PER_S
+    row = _pulse_row((x0 - 0.6, 1.0), edge, (trace_x, np.full(len(trace_x), -0.06)))
+    x = _pulse_row_samples(fs)
     bare, _ = sample_row(row, x, start_guard=0.0, smooth=3.0)
     assert bare[0] > 0.2
     guarded, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0)
@@ -382,19 +398,17 @@ def test_a_trace_starting_above_the_pulse_is_read_from_its_first_sample():
     sample 0 up to 2 mV off; with the pulse's span known, only the points within it are dropped."""
     from pipeline.ecg.digitizer.digitize import DigitizeConfig
 
-    x0, fs = 117.61, 250
-    edge_x, edge_mv = x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40)
+    x0, fs = PULSE_ROW_X0, 250
+    edge = (x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40))
     knots = x0 + np.array([0.0, 4.0, 6.0, 200.0])
     shape = np.array([1.8, -0.4, -0.3, -0.3])
-    trace_x, trace_mv = _polyline_points(shape, knots)
-    row = row_signal(np.r_[x0 - 0.6, edge_x, trace_x], -np.r_[1.0, edge_mv, trace_mv] * PX_PER_MV, 0.0, PX_PER_MV, 116)
-    x = x0 + np.arange(100) / fs * PX_PER_S
+    row = _pulse_row((x0 - 0.6, 1.0), edge, _polyline_points(shape, knots))
+    x = _pulse_row_samples(fs)
     truth = np.interp(x, knots, shape)
     guard = DigitizeConfig().start_guard_px
     guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
     assert np.abs(guarded[:2] - truth[:2]).max() > 0.5
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
-    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
+    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=KIT_PULSE)
     assert np.abs(spanned - truth).max() < 0.15
 
 
@@ -405,15 +419,13 @@ def test_another_rows_lead_reaching_past_the_pulse_top_is_not_read():
     they are dropped, and the strip reads its own flat start."""
     from pipeline.ecg.digitizer.digitize import DigitizeConfig
 
-    x0, fs = 117.61, 512
-    edge_x, edge_mv = x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40)
-    foreign_x, foreign_mv = x0 + np.linspace(0.9, 1.8, 30), np.linspace(1.1, 1.5, 30)
+    x0, fs = PULSE_ROW_X0, 512
+    edge = (x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40))
+    foreign = (x0 + np.linspace(0.9, 1.8, 30), np.linspace(1.1, 1.5, 30))
     trace_x = x0 + np.arange(2.4, 200.0, 1.0)
-    row = row_signal(np.r_[edge_x, foreign_x, trace_x],
-                     -np.r_[edge_mv, foreign_mv, np.full(len(trace_x), 0.4)] * PX_PER_MV, 0.0, PX_PER_MV, 116)
-    x = x0 + np.arange(100) / fs * PX_PER_S
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
-    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse=pulse)
+    row = _pulse_row(edge, foreign, (trace_x, np.full(len(trace_x), 0.4)))
+    x = _pulse_row_samples(fs)
+    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse=KIT_PULSE)
     assert np.abs(values - 0.4).max() < 0.02
 
 
@@ -424,22 +436,20 @@ def test_the_pulses_foot_past_the_start_guard_is_not_read_as_the_lead():
     samples). A lead that starts within the pulse's span is read from its own points beyond the foot."""
     from pipeline.ecg.digitizer.digitize import DigitizeConfig
 
-    x0, fs = 117.61, 256
+    x0, fs = PULSE_ROW_X0, 256
     step = PX_PER_S / fs
-    edge_x, edge_mv = x0 + step + np.linspace(0.0, step, 30), np.linspace(1.0, 0.0, 30)
-    foot_x, foot_mv = x0 + np.linspace(2.0, 3.4, 8), np.zeros(8)
+    edge = (x0 + step + np.linspace(0.0, step, 30), np.linspace(1.0, 0.0, 30))
+    foot = (x0 + np.linspace(2.0, 3.4, 8), np.zeros(8))
     knots, shape = x0 + np.array([0.0, 4.0, 200.0]), np.array([0.7, 0.45, 0.45])
     trace_x, trace_mv = _polyline_points(shape, knots)
     beyond = trace_x > x0 + 3.6
-    row = row_signal(np.r_[edge_x, foot_x, trace_x[beyond]], -np.r_[edge_mv, foot_mv, trace_mv[beyond]] * PX_PER_MV,
-                     0.0, PX_PER_MV, 116)
-    x = x0 + np.arange(100) / fs * PX_PER_S
+    row = _pulse_row(edge, foot, (trace_x[beyond], trace_mv[beyond]))
+    x = _pulse_row_samples(fs)
     truth = np.interp(x, knots, shape)
     guard = DigitizeConfig().start_guard_px
     guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
     assert np.abs(guarded[:6] - truth[:6]).max() > 0.3
-    pulse = PulseSpan(low=-0.05, high=1.05, foot_top=0.03, foot_end_px=4.9)
-    footless, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=pulse)
+    footless, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=KIT_PULSE)
     # Within the pulse's stroke the lead is hidden: its first samples hold its first own point.
     assert np.abs(footless[:6] - truth[:6]).max() < 0.25
     assert np.abs(footless[6:] - truth[6:]).max() < 0.02
