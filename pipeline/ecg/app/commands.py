@@ -1,5 +1,5 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, devsets, bench, synthetic, time-axis,
-ship-segmenter.
+"""Step commands of the ECG task: render, digitize, score, heldout, devsets, kit-pages, bench, synthetic,
+time-axis, ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -25,6 +25,7 @@ from pipeline.ecg.evaluation.beats import delineate_leads
 from pipeline.ecg.evaluation.devsets import SETS, SHARED_DIR, evaluate_devsets, print_scores
 from pipeline.ecg.evaluation.failures import doubt_regions, doubts
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
+from pipeline.ecg.evaluation.kit_pages import RECORDS_DIR, VARIANTS, make_kit_pages
 from pipeline.ecg.evaluation.metric import score_dirs
 from pipeline.ecg.evaluation.overlay import write_overlay
 from pipeline.ecg.evaluation.rhythm import rhythm_of_beats
@@ -100,7 +101,8 @@ def cmd_heldout(args: argparse.Namespace) -> None:
 
 def cmd_devsets(args: argparse.Namespace) -> None:
     config = DigitizeConfig(segmenter=_segmenter_arg(args.segmenter))
-    scores = evaluate_devsets(config, args.set or SETS, Path(args.shared) if args.shared else SHARED_DIR)
+    scores = evaluate_devsets(config, args.set or SETS, Path(args.shared) if args.shared else SHARED_DIR,
+                              Path(args.kitreal) if args.kitreal else None)
     if scores.per_page.empty:
         print("devsets: no pages found")
         return
@@ -108,6 +110,12 @@ def cmd_devsets(args: argparse.Namespace) -> None:
     if args.csv:
         with atomic_path(args.csv) as tmp:
             scores.per_page.to_csv(tmp, index=False, float_format="%.4f")
+
+
+def cmd_kit_pages(args: argparse.Namespace) -> None:
+    make_kit_pages(Path(args.kit), Path(args.kit_python), Path(args.out) if args.out else None,
+                   [v.strip() for v in args.variants.split(",") if v.strip()], Path(args.records), args.limit,
+                   args.workers)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -166,7 +174,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--report", action="store_true",
                    help="also write <stem>.overlay.png and <stem>.report.md (doubtful steps, diagnostics)")
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint, 'shipped' for the package's (default: none, the classical ink map)")
+                   help="row-segmentation checkpoint, 'shipped' for the package's "
+                        "(default: none, the classical ink map)")
     p.set_defaults(func=cmd_digitize)
 
     p = commands.add_parser("score", help="competition score of PRED_DIR/<stem>.csv against TRUTH_DIR")
@@ -179,21 +188,40 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_heldout)
 
     p = commands.add_parser("devsets", help="SNR on the development sets others drew (kaggle-real, "
-                                             "ecgkit-clean, ecgkit-aug, paired-images; evaluation only)")
+                                             "ecgkit-clean, ecgkit-aug, paired-images, kitreal-clean, "
+                                             "kitreal-aug; evaluation only)")
     p.add_argument("--set", action="append", metavar="NAME",
                    help="only this set (repeatable; default: all)")
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint, 'shipped' for the package's (default: none, the classical ink map)")
+                   help="row-segmentation checkpoint, 'shipped' for the package's "
+                        "(default: none, the classical ink map)")
     p.add_argument("--shared", metavar="DIR", help="the shared folder (default: ../shared beside the project)")
+    p.add_argument("--kitreal", metavar="DIR", help="the kitreal set made by kit-pages (default: work/ecg/kitreal)")
     p.add_argument("--worst", type=int, default=10, help="how many of the worst pages to print")
     p.add_argument("--csv", help="also write the per-page table here")
     p.set_defaults(func=cmd_devsets)
+
+    p = commands.add_parser("kit-pages", help="render the real held-out records with ecg-image-kit into "
+                                              "ecgkit-dev's format (kitreal-clean/-aug; evaluation only)")
+    p.add_argument("--kit", required=True, metavar="DIR",
+                   help="ecg-image-kit's codes/ecg-image-generator (commit 27b90f5)")
+    p.add_argument("--kit-python", required=True, metavar="PY",
+                   help="an interpreter with the kit's dependencies (numpy<2, imgaug, wfdb, ...)")
+    p.add_argument("--out", metavar="DIR", help="default: work/ecg/kitreal")
+    p.add_argument("--variants", default=",".join(VARIANTS), metavar="V1,V2", help="clean, aug or both (default)")
+    p.add_argument("--records", default=str(RECORDS_DIR), metavar="DIR",
+                   help="WFDB records; records.csv beside the folder picks the primary set (default: "
+                        "../shared/heldout/records)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N records (sorted by name)")
+    p.add_argument("--workers", type=int, default=2, help="kit processes at a time (default 2)")
+    p.set_defaults(func=cmd_kit_pages)
 
     p = commands.add_parser("bench", help="seconds per image per step, SNR per type, peak memory")
     p.add_argument("--n-per-type", type=int, default=4)
     p.add_argument("--workers", type=int, default=default_workers())
     p.add_argument("--segmenter", metavar="CHECKPOINT|none",
-                   help="row-segmentation checkpoint compared with the classical digitizer (default: shipped; none: classical only)")
+                   help="row-segmentation checkpoint compared with the classical digitizer "
+                        "(default: shipped; none: classical only)")
     p.set_defaults(func=cmd_bench)
 
     p = commands.add_parser("synthetic", help="SNR per type on a fresh synthetic test set of your own seed and "

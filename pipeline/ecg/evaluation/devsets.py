@@ -4,7 +4,9 @@
   `<id>.csv`, fs from that folder's `train.csv`);
 - ecgkit-clean / ecgkit-aug: ecg-image-kit renders of simulated records (`shared/ecgkit-dev`,
   `index.csv` gives name, variant, fs, image; truth `<name>.csv`);
-- paired-images: ecg-image-kit renders of real records (`shared/heldout/paired_images`, via heldout.py).
+- paired-images: ecg-image-kit renders of real records (`shared/heldout/paired_images`, via heldout.py);
+- kitreal-clean / kitreal-aug: ecg-image-kit renders of the 68 primary real held-out records in ecgkit-dev's
+  format, made by `python -m pipeline ecg kit-pages` (kit_pages.py) into work/ecg/kitreal.
 
 `list_pages` finds each set's pages (a set whose folder is absent is skipped with a printed note),
 `score_pages` digitizes them with one DigitizeConfig and scores them as the metric does: per page
@@ -27,11 +29,13 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.ecg.digitizer import DigitizeConfig, digitize_file
 from pipeline.ecg.evaluation.decompose import EDGE_SAMPLES, LeadError, decompose, median_parts
 from pipeline.ecg.evaluation.heldout import paired_images
+from pipeline.ecg.evaluation.kit_pages import kitreal_dir
 from pipeline.ecg.evaluation.metric import score_frames, score_ratios
 from pipeline.ecg.formats.records import read_record_csv
 
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
-SETS: tuple[str, ...] = ("kaggle-real", "ecgkit-clean", "ecgkit-aug", "paired-images")
+SETS: tuple[str, ...] = ("kaggle-real", "ecgkit-clean", "ecgkit-aug", "paired-images", "kitreal-clean",
+                         "kitreal-aug")
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,16 @@ def _kaggle_real(root: Path) -> list[DevPage]:
     return out
 
 
-def _ecgkit(root: Path, variant: str) -> list[DevPage]:
+def _ecgkit(root: Path, variant: str, prefix: str = "ecgkit") -> list[DevPage]:
+    """The pages of one variant of a folder in ecgkit-dev's format (none without its index.csv)."""
+    if not (root / "index.csv").is_file():
+        return []
     index = pd.read_csv(root / "index.csv")
     out = []
     for r in index[index["variant"] == variant].itertuples():
         image, truth = root / str(r.image), root / f"{r.name}.csv"
         if image.is_file() and truth.is_file():
-            out.append(DevPage(f"ecgkit-{variant}", str(r.name), image, int(r.fs),
+            out.append(DevPage(f"{prefix}-{variant}", str(r.name), image, int(r.fs),
                                lambda t=truth: read_record_csv(t)))
     return out
 
@@ -74,13 +81,18 @@ def _paired(root: Path) -> list[DevPage]:
             for p in paired_images(root)]
 
 
-def list_pages(sets: Sequence[str] = SETS, shared: Path = SHARED_DIR) -> list[DevPage]:
-    """The pages of the named sets under `shared` (default: ../shared beside the project)."""
+def list_pages(sets: Sequence[str] = SETS, shared: Path = SHARED_DIR, kitreal: Path | None = None) -> list[DevPage]:
+    """The pages of the named sets under `shared` (default: ../shared beside the project) and, for the kitreal
+    sets, in `kitreal` (default: work/ecg/kitreal)."""
     shared = Path(shared)
+    kitreal = Path(kitreal) if kitreal is not None else kitreal_dir()
     folders = {"kaggle-real": shared / "heldout" / "kaggle-real", "ecgkit-clean": shared / "ecgkit-dev",
-               "ecgkit-aug": shared / "ecgkit-dev", "paired-images": shared / "heldout"}
+               "ecgkit-aug": shared / "ecgkit-dev", "paired-images": shared / "heldout",
+               "kitreal-clean": kitreal, "kitreal-aug": kitreal}
     readers = {"kaggle-real": _kaggle_real, "ecgkit-clean": lambda p: _ecgkit(p, "clean"),
-               "ecgkit-aug": lambda p: _ecgkit(p, "aug"), "paired-images": _paired}
+               "ecgkit-aug": lambda p: _ecgkit(p, "aug"), "paired-images": _paired,
+               "kitreal-clean": lambda p: _ecgkit(p, "clean", "kitreal"),
+               "kitreal-aug": lambda p: _ecgkit(p, "aug", "kitreal")}
     pages: list[DevPage] = []
     for name in sets:
         if name not in folders:
@@ -155,9 +167,10 @@ def doubt_ranking(per_page: pd.DataFrame) -> tuple[float, int]:
     return float(spearmanr(ok["doubt"], ok["snr_db"]).statistic), len(ok)
 
 
-def evaluate_devsets(config=None, sets: Sequence[str] = SETS, shared: Path = SHARED_DIR) -> DevScores:
-    """score_pages over list_pages(sets, shared)."""
-    return score_pages(list_pages(sets, shared), config)
+def evaluate_devsets(config=None, sets: Sequence[str] = SETS, shared: Path = SHARED_DIR,
+                     kitreal: Path | None = None) -> DevScores:
+    """score_pages over list_pages(sets, shared, kitreal)."""
+    return score_pages(list_pages(sets, shared, kitreal), config)
 
 
 def print_scores(scores: DevScores, n_worst: int = 10) -> None:

@@ -1,6 +1,8 @@
-"""The digitize command with --beats and --report on one rendered page."""
+"""The digitize command with --beats and --report on one rendered page; kit-pages' errors."""
 
 from __future__ import annotations
+
+import sys
 
 import cv2
 import numpy as np
@@ -30,3 +32,21 @@ def test_digitize_beats_and_report(tmp_path, capsys):
     assert "## Doubts" in report and "page.overlay.png" in report
     overlay = cv2.imread(str(out / "page.overlay.png"))
     assert overlay is not None and overlay.shape[0] > 100
+
+
+def test_kit_pages_without_the_kit_is_one_clear_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["ecg", "kit-pages", "--kit-python", sys.executable])
+    assert exit_.value.code == 2 and "--kit" in capsys.readouterr().err
+    out = tmp_path / "kitreal"
+    assert main(["ecg", "kit-pages", "--kit", str(tmp_path / "nokit"), "--kit-python", sys.executable,
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "nokit") in err[0] and "gen_ecg_image_from_data.py" in err[0]
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    (kit / "gen_ecg_image_from_data.py").write_text("")
+    assert main(["ecg", "kit-pages", "--kit", str(kit), "--kit-python", str(tmp_path / "py"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "py") in err[0] and "not found" in err[0]
+    assert not out.exists()

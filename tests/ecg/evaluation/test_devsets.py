@@ -47,15 +47,42 @@ def shared(tmp_path_factory):
 
 def test_list_pages_finds_each_set_and_skips_absent_ones(shared, capsys):
     root, _, fs = shared
-    pages = list_pages(shared=root)
+    pages = list_pages(shared=root, kitreal=root / "no-kitreal")
     assert [(p.set, p.page, p.fs) for p in pages] == [("kaggle-real", "123-0001", fs),
                                                       ("ecgkit-clean", "simA-clean", fs)]
     out = capsys.readouterr().out
     assert "ecgkit-aug skipped" in out and "paired-images skipped" in out
+    assert f"kitreal-clean skipped ({root / 'no-kitreal'} not found)" in out and "kitreal-aug skipped" in out
     truth = pages[0].truth()
-    assert list(truth.columns) == list(LEADS) and truth["II"].notna().all() and truth["V1"].notna().sum() == fs * 10 // 4
+    assert list(truth.columns) == list(LEADS) and truth["II"].notna().all()
+    assert truth["V1"].notna().sum() == fs * 10 // 4
     with pytest.raises(ValueError):
         list_pages(["nope"], shared=root)
+
+
+def test_kitreal_sets_read_a_folder_in_ecgkit_dev_format(shared, tmp_path, capsys, monkeypatch):
+    root, record, fs = shared
+    kitreal = tmp_path / "kitreal"
+    kitreal.mkdir()
+    assert list_pages(["kitreal-clean", "kitreal-aug"], root, kitreal) == []  # made but not indexed yet
+    assert "kitreal-clean skipped (no pages with truth under" in capsys.readouterr().out
+    image = (root / "ecgkit-dev" / "simA-clean.png").read_bytes()
+    for name, suffix in (("r1-clean", "png"), ("r1-aug", "jpg"), ("r2-clean", "png")):
+        (kitreal / f"{name}.{suffix}").write_bytes(image)
+        _truth(record, fs).to_csv(kitreal / f"{name}.csv", index=False)
+    pd.DataFrame([{"name": n, "record": n[:2], "variant": n[3:], "fs": fs, "width": 2200, "height": 1700,
+                   "image": f"{n}.{'png' if n.endswith('clean') else 'jpg'}", "options": "{}"}
+                  for n in ("r1-clean", "r1-aug", "r2-clean", "r2-aug")]).to_csv(kitreal / "index.csv", index=False)
+    pages = list_pages(["ecgkit-clean", "kitreal-clean", "kitreal-aug"], root, kitreal)
+    assert [(p.set, p.page) for p in pages] == [("ecgkit-clean", "simA-clean"), ("kitreal-clean", "r1-clean"),
+                                                ("kitreal-clean", "r2-clean"), ("kitreal-aug", "r1-aug")]
+    assert pages[2].image == kitreal / "r2-clean.png" and pages[3].fs == fs  # r2-aug: no image, left out
+    assert pages[3].truth()["V1"].notna().sum() == fs * 10 // 4
+    # The default folder is work/ecg/kitreal.
+    monkeypatch.setenv("PIPELINE_WORK", str(tmp_path))
+    (tmp_path / "ecg").mkdir()
+    kitreal.rename(tmp_path / "ecg" / "kitreal")
+    assert len(list_pages(["kitreal-clean"], root)) == 2
 
 
 def test_score_pages_scores_as_the_metric(shared):
