@@ -69,6 +69,14 @@ class TraceConfig:
     """Farthest from a lead's start that ink above the path may rejoin it (complete_starts): a QRS
     lasts up to 0.12 s, 3 mm at 25 mm/s. Below the path apex_width_mm applies, as the lead's label
     hangs there and a letter rejoins within its own width."""
+    start_below_at_t0_only: bool = True
+    """complete_starts follows ink below the path at t = 0 only, not at the column boundaries. There the
+    path runs on from the separator bar onto the new lead, and what hangs below is its label (whose
+    letters touch a first S wave: ecg-image-kit renders of real records read the first 0.1 s of V1-V3
+    along the letters, E07500 14.8 dB) or another lead's deep wave. At t = 0 the path comes down the
+    pulse's edge onto its foot, and a lead starting deep below is followed (ecgkit-dev sim027-clean
+    III at -2.2 mV). Own seeds 777 (nine types x 6) / 12345 (bench replica) / 9090 (0005, 0006 x 32):
+    23.74 / 23.93 / 18.50 dB with, 23.93 / 23.96 / 19.28 without ink below at the boundaries."""
     bar_half_width_mm: float = 0.4
     """Half the width of a lead separator bar (ecg-image-kit draws it 6.26 px wide at 200 dpi,
     centred on the column boundary): complete_starts looks for a lead's first stroke from the first
@@ -480,7 +488,7 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
     it comes back to the path within width_up columns above it (width_down below, where a letter of
     the label may rejoin within its own width), reaching at least `depth` px beyond it, the path takes
     it, and from the lead's first column (firsts: the first column at or right of each separator) it
-    stands where the stroke starts.
+    stands where the stroke starts. width_down holds one width per start (0: ink below is not followed).
     """
     out = path.copy()
     n = path.shape[0]
@@ -489,9 +497,11 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
             if not np.isfinite(top[i]):
                 continue
             best_j, best_reach = -1, 0.0
-            best_ys = np.empty(max(width_down, width_up) + 1, np.int64)
+            best_ys = np.empty(max(width_down[k], width_up) + 1, np.int64)
             for direction in (1, -1):
-                max_width = width_down if direction > 0 else width_up
+                max_width = width_down[k] if direction > 0 else width_up
+                if max_width <= 0:
+                    continue
                 cur = int(np.floor(_edge(top, bot, i, direction) + 0.5)) + 2 * direction
                 seed = _first_ink(prob, x_lo + i, cur, y_hi if direction > 0 else y_lo, direction, y_lo, y_hi, thr)
                 if seed < 0:
@@ -926,10 +936,12 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
             keep = past_bar < len(xs)
             firsts = np.searchsorted(xs, at[keep]).astype(np.int64)
             starts = past_bar[keep].astype(np.int64)
+            down = np.full(len(starts), int(round(c.apex_width_mm * px_per_mm)), np.int64)
+            if c.start_below_at_t0_only:
+                down[at[keep] > at.min() + 1.0] = 0  # the column boundaries (the first start is t = 0)
             started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
-                                      c.run_threshold, c.bridge, c.bridge_floor,
-                                      int(round(c.apex_width_mm * px_per_mm)), int(round(c.start_width_mm * px_per_mm)),
-                                      c.apex_depth_mm * px_per_mm)
+                                      c.run_threshold, c.bridge, c.bridge_floor, down,
+                                      int(round(c.start_width_mm * px_per_mm)), c.apex_depth_mm * px_per_mm)
             if np.any(started != path):
                 path = started
                 top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search,

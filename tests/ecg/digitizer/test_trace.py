@@ -264,6 +264,33 @@ def test_a_lead_starting_on_a_tall_spike_is_not_read_along_its_label(apex, back)
     assert np.abs(tr.points_y[flat] - 100.0).max() < 1.0
 
 
+def _label_touching_first_s_wave(xb: float) -> np.ndarray:
+    """A column boundary at xb: the previous lead ends flat at y = 100 into the separator bar; the new
+    lead runs flat, then dips into an S wave whose downstroke touches the label's 'V' hanging below
+    its start (its letters reach 6 mm below the baseline at 8 px/mm)."""
+    size = (220, 300)
+    prev = draw(np.array([10.0, xb]), np.array([100.0, 100.0]), size, 2)
+    lead = draw(np.array([xb, xb + 20, xb + 24, xb + 28, 290.0]), np.array([100.0, 100.0, 160.0, 100.0, 100.0]),
+                size, 2)
+    bar = draw(np.array([xb, xb]), np.array([72.0, 128.0]), size, 6)
+    letter = draw(np.array([xb + 4.0, xb + 12.0, xb + 22.0]), np.array([126.0, 148.0, 112.0]), size, 2)
+    return np.maximum.reduce([prev, lead, bar, letter])
+
+
+@pytest.mark.parametrize("t0_only, on_label", [(True, False), (False, True)], ids=["boundary", "anywhere"])
+def test_the_label_under_a_lead_start_is_not_taken_for_its_first_stroke(t0_only, on_label):
+    """Ink below the path is followed as a lead's first stroke at t = 0 only (start_below_at_t0_only):
+    at a column boundary it is the label, here touching the first S wave (kit render of real E07500)."""
+    xb = 150.0
+    page = _label_touching_first_s_wave(xb)
+    config = TraceConfig(start_below_at_t0_only=t0_only)
+    tr = trace_row(page, (0, 220), (20, 280), 100.0, config=config, bars_near=[40.0, xb], bar_reach=6.0,
+                   px_per_mm=8.0)
+    start = (tr.points_x > xb + 5) & (tr.points_x < xb + 17)
+    assert start.any()
+    assert (np.abs(curve_at(tr, tr.points_x[start]) - 100.0).max() > 8.0) == on_label
+
+
 # ----- pen width under noise
 
 
