@@ -236,6 +236,16 @@ def _pulse_row_samples(fs: int) -> np.ndarray:
     return PULSE_ROW_X0 + np.arange(100) / fs * PX_PER_S
 
 
+def _read_start(row: RowSignal, fs: int, pulse: PulseSpan | None = None) -> np.ndarray:
+    """The row read at _pulse_row_samples(fs) as the digitizer reads a lead's start: its start guard
+    (DigitizeConfig.start_guard_px), sample smoothing 3 and, when given, the pulse's span."""
+    from pipeline.ecg.digitizer.digitize import DigitizeConfig
+
+    values, _ = sample_row(row, _pulse_row_samples(fs), start_guard=DigitizeConfig().start_guard_px, smooth=3.0,
+                           pulse=pulse)
+    return values
+
+
 def test_the_pulse_edge_read_right_of_the_first_sample_is_not_used():
     """As traced on the real page 46930936-0001 (250 Hz, row 0): the pulse's falling edge, a stroke
     2-3 px wide standing on the first sample's x, is read as points from 1 mV down to the trace up to
@@ -396,19 +406,15 @@ def test_a_trace_starting_above_the_pulse_is_read_from_its_first_sample():
     wave over its first 6 samples): the stroke starts above the pulse's top and runs down its falling
     edge. The start guard alone dropped those points, and the slope carried back from beyond it read
     sample 0 up to 2 mV off; with the pulse's span known, only the points within it are dropped."""
-    from pipeline.ecg.digitizer.digitize import DigitizeConfig
-
     x0, fs = PULSE_ROW_X0, 250
     edge = (x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40))
     knots = x0 + np.array([0.0, 4.0, 6.0, 200.0])
     shape = np.array([1.8, -0.4, -0.3, -0.3])
     row = _pulse_row((x0 - 0.6, 1.0), edge, _polyline_points(shape, knots))
-    x = _pulse_row_samples(fs)
-    truth = np.interp(x, knots, shape)
-    guard = DigitizeConfig().start_guard_px
-    guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
+    truth = np.interp(_pulse_row_samples(fs), knots, shape)
+    guarded = _read_start(row, fs)
     assert np.abs(guarded[:2] - truth[:2]).max() > 0.5
-    spanned, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=KIT_PULSE)
+    spanned = _read_start(row, fs, KIT_PULSE)
     assert np.abs(spanned - truth).max() < 0.15
 
 
@@ -417,15 +423,12 @@ def test_another_rows_lead_reaching_past_the_pulse_top_is_not_read():
     and rises away steeply, so its first pen stroke stands above this row's pulse, right of the falling
     edge. Those points are above the pulse's span like a trace that starts there, but rise away from it:
     they are dropped, and the strip reads its own flat start."""
-    from pipeline.ecg.digitizer.digitize import DigitizeConfig
-
     x0, fs = PULSE_ROW_X0, 512
     edge = (x0 + np.linspace(0.1, 1.7, 40), np.linspace(1.0, 0.0, 40))
     foreign = (x0 + np.linspace(0.9, 1.8, 30), np.linspace(1.1, 1.5, 30))
     trace_x = x0 + np.arange(2.4, 200.0, 1.0)
     row = _pulse_row(edge, foreign, (trace_x, np.full(len(trace_x), 0.4)))
-    x = _pulse_row_samples(fs)
-    values, _ = sample_row(row, x, start_guard=DigitizeConfig().start_guard_px, smooth=3.0, pulse=KIT_PULSE)
+    values = _read_start(row, fs, KIT_PULSE)
     assert np.abs(values - 0.4).max() < 0.02
 
 
@@ -434,8 +437,6 @@ def test_the_pulses_foot_past_the_start_guard_is_not_read_as_the_lead():
     right of the first sample's x, and with its pen its ink reaches past the 2 px start guard (at 256 Hz
     to 3.4 px; ecgkit-dev sim035-clean, lead II starting at 0.7 mV read -0.7 mV over its first 4
     samples). A lead that starts within the pulse's span is read from its own points beyond the foot."""
-    from pipeline.ecg.digitizer.digitize import DigitizeConfig
-
     x0, fs = PULSE_ROW_X0, 256
     step = PX_PER_S / fs
     edge = (x0 + step + np.linspace(0.0, step, 30), np.linspace(1.0, 0.0, 30))
@@ -444,12 +445,10 @@ def test_the_pulses_foot_past_the_start_guard_is_not_read_as_the_lead():
     trace_x, trace_mv = _polyline_points(shape, knots)
     beyond = trace_x > x0 + 3.6
     row = _pulse_row(edge, foot, (trace_x[beyond], trace_mv[beyond]))
-    x = _pulse_row_samples(fs)
-    truth = np.interp(x, knots, shape)
-    guard = DigitizeConfig().start_guard_px
-    guarded, _ = sample_row(row, x, start_guard=guard, smooth=3.0)
+    truth = np.interp(_pulse_row_samples(fs), knots, shape)
+    guarded = _read_start(row, fs)
     assert np.abs(guarded[:6] - truth[:6]).max() > 0.3
-    footless, _ = sample_row(row, x, start_guard=guard, smooth=3.0, pulse=KIT_PULSE)
+    footless = _read_start(row, fs, KIT_PULSE)
     # Within the pulse's stroke the lead is hidden: its first samples hold its first own point.
     assert np.abs(footless[:6] - truth[:6]).max() < 0.25
     assert np.abs(footless[6:] - truth[6:]).max() < 0.02
