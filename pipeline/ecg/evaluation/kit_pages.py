@@ -163,11 +163,8 @@ def kit_signals(mv: np.ndarray, fs: float, source: Path) -> np.ndarray:
 def read_kit_signals(header: Path) -> tuple[np.ndarray, float]:
     """(int16 uV of the first 10 s in LEADS order, fs) of a WFDB record; leads matched case-insensitively,
     whatever their order and extra signals; a missing lead raises PipelineError naming the file."""
-    frame, _ = read_wfdb(header)
-    import wfdb  # deferred, as in formats.records
-
-    fs = float(wfdb.rdheader(str(header.with_suffix(""))).fs)
-    return kit_signals(frame[list(LEADS)].to_numpy(), fs, header), fs
+    frame, fs = read_wfdb(header)
+    return kit_signals(frame[list(LEADS)].to_numpy(), float(fs), header), float(fs)
 
 
 def write_kit_record(uv: np.ndarray, fs: float, name: str, folder: Path, age: int, sex: str) -> Path:
