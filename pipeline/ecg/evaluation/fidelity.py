@@ -10,6 +10,8 @@ convention). ecg-image-kit writes continuous coordinates where pixel i covers [i
 - `centre_offsets`: where the ink's centre lies across the trace (along its normal) from each
   sample point, to 1/16 px; `centreline_distance` compares two pages' ink at the same points.
 - `line_width`, `calibration_pulse`, `separator_tick`, `ink_box`: the page furniture.
+- `pen_match`: a page's trace ink against a pen's coverage drawn at the same points, pixel by pixel
+  (what merged QRS flanks and apexes look like, which a width on flat stretches does not see).
 - `fit_layout`, `page_furniture`: the geometry behind drawn positions, all furniture of a page.
   `python -m pipeline.ecg.evaluation.fidelity [shared/ecgkit-dev]` prints the kit's conventions;
   tests/ecg/evaluation/test_fidelity.py (`pytest -s`) our renderer against the real pages.
@@ -30,7 +32,7 @@ from pipeline.ecg.layout import DURATION_S, KIT_LAYOUT, N_COLUMNS, RHYTHM_LEAD, 
 
 __all__ = ["KIT_LAYOUT", "Distance", "calibration_pulse", "centre_offsets", "centreline_distance", "darkness",
            "fit_layout", "ink_box", "kit_points", "kit_windows", "layout_points", "line_width", "page_furniture",
-           "path_midpoints", "read_kit_config", "segment_midpoints", "separator_tick", "unit_normals"]
+           "path_midpoints", "pen_match", "read_kit_config", "segment_midpoints", "separator_tick", "unit_normals"]
 INK_MIN = 60.0
 """Darkness a profile must reach to count as ink (the kit's traces: 180-255)."""
 
@@ -230,6 +232,19 @@ def line_width(dark: np.ndarray, points: np.ndarray, max_slope: float = 0.05) ->
     full = float(np.median(prof[keep].max(axis=1)))
     mass = prof[keep].sum(axis=1) * (offs[1] - offs[0])
     return {"width": float(np.median(mass) / full), "darkness": full, "n": int(keep.sum())}
+
+
+def pen_match(dark: np.ndarray, coverage: np.ndarray, min_cover: float = 0.02) -> dict[str, float]:
+    """A page's trace darkness against a pen's coverage (0-1) drawn at its sample points, over the pixels
+    the pen touches (coverage above min_cover): `mean_abs`, the mean |coverage - darkness| with the
+    darkness scaled by the ink's own (its 95th percentile there), and `ink_ratio`, the pen's ink over
+    the page's (above 1: a pen wider or blunter than the page's)."""
+    touched = coverage > min_cover
+    if not touched.any():
+        return {"mean_abs": float("nan"), "ink_ratio": float("nan")}
+    page = np.clip(dark / max(float(np.percentile(dark[touched], 95)), 1e-6), 0.0, 1.0)
+    return {"mean_abs": float(np.abs(coverage[touched] - page[touched]).mean()),
+            "ink_ratio": float(coverage[touched].sum() / max(float(page[touched].sum()), 1e-6))}
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
