@@ -1,5 +1,5 @@
-"""Step commands of the ECG task: render, digitize, score, heldout, devsets, kit-pages, bench, synthetic,
-time-axis, ship-segmenter.
+"""Step commands of the ECG task: render, digitize, score, heldout, devsets, kit-pages, kit-twins, bench,
+synthetic, time-axis, ship-segmenter.
 
 Stable contracts other tools call:
     python -m pipeline ecg digitize IMAGE... --out DIR [--fs 500]   -> DIR/<stem>.csv per image
@@ -25,7 +25,8 @@ from pipeline.ecg.evaluation.beats import delineate_leads
 from pipeline.ecg.evaluation.devsets import SETS, SHARED_DIR, evaluate_devsets, print_scores
 from pipeline.ecg.evaluation.failures import doubt_regions, doubts
 from pipeline.ecg.evaluation.heldout import evaluate_heldout
-from pipeline.ecg.evaluation.kit_pages import RECORDS_DIR, VARIANTS, make_kit_pages
+from pipeline.ecg.evaluation.kit_pages import RECORDS_DIR, VARIANTS, kitreal_dir, make_kit_pages
+from pipeline.ecg.evaluation.kit_twins import make_kit_twins
 from pipeline.ecg.evaluation.metric import score_dirs
 from pipeline.ecg.evaluation.overlay import write_overlay
 from pipeline.ecg.evaluation.rhythm import rhythm_of_beats
@@ -116,6 +117,12 @@ def cmd_kit_pages(args: argparse.Namespace) -> None:
     make_kit_pages(Path(args.kit), Path(args.kit_python), Path(args.out) if args.out else None,
                    [v.strip() for v in args.variants.split(",") if v.strip()], Path(args.records), args.limit,
                    args.workers)
+
+
+def cmd_kit_twins(args: argparse.Namespace) -> None:
+    kitreal = Path(args.kitreal) if args.kitreal else kitreal_dir()
+    n = make_kit_twins(kitreal, Path(args.out))
+    print(f"kit-twins: {n} pages in {args.out}; score them with 'ecg devsets --kitreal {args.out} --set kitreal-clean'")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -215,6 +222,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N records (sorted by name)")
     p.add_argument("--workers", type=int, default=2, help="kit processes at a time (default 2)")
     p.set_defaults(func=cmd_kit_pages)
+
+    p = commands.add_parser("kit-twins", help="our renderer's kit-style pages of the kitreal clean pages' records, "
+                                              "in the same format (how much our pages flatter the digitizer)")
+    p.add_argument("--kitreal", metavar="DIR", help="the kitreal set made by kit-pages (default: work/ecg/kitreal)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_kit_twins)
 
     p = commands.add_parser("bench", help="seconds per image per step, SNR per type, peak memory")
     p.add_argument("--n-per-type", type=int, default=4)

@@ -57,8 +57,9 @@ from pipeline.ecg.synth.degrade.warp import Warp, affine_homography, warp_page
 from pipeline.ecg.synth.waveforms import simulate_record
 
 __all__ = ["ALL_TYPES", "IMAGE_TYPES", "KIT_LAYOUT", "PageStyle", "RenderedPage", "clean_page", "degrade",
-           "draw_kit_traces", "kaggle_frame", "kit_style", "make_competition", "page_meta", "random_layout", "random_style",
-           "render_page", "render_speed", "segments", "simulate_record", "trace_paths", "warp_affine"]
+           "draw_kit_traces", "kaggle_frame", "kit_style", "make_competition", "page_meta", "png_bytes",
+           "random_layout", "random_style", "render_page", "render_speed", "segments", "simulate_record", "trace_paths",
+           "warp_affine"]
 
 log = logging.getLogger(__name__)
 
@@ -521,7 +522,8 @@ def _csv_text(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, float_format=CSV_FLOAT, lineterminator="\n")
 
 
-def _png_bytes(img: np.ndarray) -> bytes:
+def png_bytes(img: np.ndarray) -> bytes:
+    """An RGB (or grey) image as PNG bytes, written as every page here is (PNG_LEVEL, PNG_FILTER)."""
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, PNG_FILTER])
@@ -556,8 +558,8 @@ def page_meta(page: RenderedPage, image_type: str, fs: int) -> dict[str, object]
 
 def _write_image(page: RenderedPage, image: Path, truth_stem: Path, meta: dict[str, object]) -> None:
     """The image, and beside it <stem>.mask.png, <stem>.paths.npz and <stem>.meta.json."""
-    write_bytes_atomic(image, _png_bytes(page.image))
-    write_bytes_atomic(truth_stem.with_name(truth_stem.name + ".mask.png"), _png_bytes(page.row_mask))
+    write_bytes_atomic(image, png_bytes(page.image))
+    write_bytes_atomic(truth_stem.with_name(truth_stem.name + ".mask.png"), png_bytes(page.row_mask))
     write_bytes_atomic(truth_stem.with_name(truth_stem.name + ".paths.npz"), _npz_bytes(page.paths))
     write_text_atomic(truth_stem.with_name(truth_stem.name + ".meta.json"), json.dumps(meta, sort_keys=True) + "\n")
 

@@ -1,4 +1,4 @@
-"""The digitize command with --beats and --report on one rendered page; kit-pages' errors."""
+"""The digitize command with --beats and --report on one rendered page; kit-pages' and kit-twins' errors."""
 
 from __future__ import annotations
 
@@ -50,3 +50,9 @@ def test_kit_pages_without_the_kit_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path / "py") in err[0] and "not found" in err[0]
     assert not out.exists()
+
+
+def test_kit_twins_without_the_kitreal_set_is_one_clear_line(tmp_path, capsys):
+    assert main(["ecg", "kit-twins", "--kitreal", str(tmp_path / "none"), "--out", str(tmp_path / "twins")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "none") in err[0] and "kit-pages" in err[0]
