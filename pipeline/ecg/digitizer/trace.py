@@ -55,12 +55,27 @@ class TraceConfig:
     """Read steep strokes along pixel rows (sub-pixel x per row) instead of one y per column."""
     pen_half_quantile: float = 25.0
     """Percentile of the horizontal half-widths of single near-vertical strokes (`flank_points`) taken
-    as the pen's horizontal radius when reading steep strokes along rows; a wider radius pulls the two
-    flanks of a narrow QRS together (narrower, lower R waves). Chosen on own seeds: with every run
-    counted (merged apex flanks too), percentile 50 / 35 / 25 / 20 / 10 read seed 777 (nine types x 6)
-    23.41 / 23.67 / 23.73 / 23.76 / 23.75 dB and seed 7070 (0006 x 32) 14.72 / 15.13 / 15.29 / 15.31 /
-    15.24 dB; with lone runs left out (as now) 50 / 35 / 25: 23.43 / 23.69 / 23.74 and 15.35 / 15.41 /
-    15.38 dB. It costs thin-pen triangles drawn without blur (test_trace) 5 dB at 500 Hz."""
+    as the pen's horizontal radius when reading steep strokes along rows, on pages whose strokes are not
+    crisp (see crisp_pen_spread); a wider radius pulls the two flanks of a narrow QRS together (narrower,
+    lower R waves). Chosen on own seeds: with every run counted (merged apex flanks too), percentile
+    50 / 35 / 25 / 20 / 10 read seed 777 (nine types x 6) 23.41 / 23.67 / 23.73 / 23.76 / 23.75 dB and seed
+    7070 (0006 x 32) 14.72 / 15.13 / 15.29 / 15.31 / 15.24 dB; with lone runs left out (as now) 50 / 35 /
+    25: 23.43 / 23.69 / 23.74 and 15.35 / 15.41 / 15.38 dB. It costs thin-pen triangles drawn without
+    blur (test_trace) 5 dB at 500 Hz."""
+    pen_half_quantile_crisp: float = 10.0
+    """The percentile on crisp pages, where the half-widths spread only by the pixel grid. ecg-image-kit's
+    pen (matplotlib, 2.08 px, now drawn so by our renderer) merges the flanks of sharp R waves at 500 Hz;
+    read with the lower quartile they came out about 1 % low and 0.07 samples late (kitreal clean: best
+    fitting gain 1.01). Chosen on own seeds (always on; 25 / 10 / 5 / 2): bench replica 12345 23.59 /
+    23.71 / 23.71 / 23.70 dB, seed 777 23.90 / 23.94 / 23.96 / 23.86, seed 4242 (0001 x 30) 28.49 / 28.54 /
+    28.53 / 28.54, seed 9090 (0005, 0006 x 32) 18.70 / 18.69 / 18.68 / -."""
+    crisp_pen_spread: float = 0.08
+    """A row's strokes count as crisp when (median - 10th percentile) of the half-widths is below this
+    fraction of the median (about 0.06 on clean kit pages; 0.09-0.23 blurred, JPEG'd or rotated ones).
+    Chosen on own seeds (renderer at 8b222ba) among 0 (off) / 0.06 / 0.08 / 0.10 / 0.12 / always: bench
+    replica 12345 23.59 / 23.60 / 23.72 / 23.71 / 23.72 / 23.71 dB, seed 777 (nine types x 6) 23.90 /
+    23.91 / 23.91 / 23.90 / 24.01 / 23.94 dB; 0.08 is the widest that costs no type more than 0.2 dB
+    (0.10 and up: 0006 and 0012 lose 0.1-0.4 dB on the replica, their pages being the least crisp)."""
     apex_width_mm: float = 2.0
     """Widest spike whose apex a shortcut through foreign ink (a label's letter) is undone for."""
     apex_depth_mm: float = 1.0
@@ -955,15 +970,28 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
         bot = np.where(bars, np.nan, bot)
     raw = centreline(top, bot, radius, 0.75)
     points_x, points_y, halves = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading,
-                                              c.pen_half_quantile)
+                                              c.pen_half_quantile, c.pen_half_quantile_crisp, c.crisp_pen_spread)
     on_path = prob[path, np.arange(x_lo, x_hi)]
     return RowTrace(x0=x_lo, y=fill_gaps(raw), raw=raw, path=path, ink=on_path.astype(np.float32),
                     top=top, bottom=bot, radius=radius, points_x=points_x, points_y=points_y, pen_halves=halves)
 
 
+def pen_half_width(halves: np.ndarray, radius: float, quantile: float = TraceConfig.pen_half_quantile,
+                   crisp_quantile: float = TraceConfig.pen_half_quantile_crisp,
+                   crisp_spread: float = TraceConfig.crisp_pen_spread) -> float:
+    """The pen's horizontal radius from the half-widths of single near-vertical strokes: their
+    `crisp_quantile` percentile when they are crisp ((median - 10th percentile) < crisp_spread * median),
+    else their `quantile` percentile; within 0.7-1.5 times the pen's (vertical) radius."""
+    p10, p50 = np.percentile(halves, [10, 50])
+    q = crisp_quantile if p50 - p10 < crisp_spread * p50 else quantile
+    return float(np.clip(np.percentile(halves, q), 0.7 * radius, 1.5 * radius))
+
+
 def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarray, bot: np.ndarray,
                  radius: float, thr: float, row_reading: bool = True,
-                 pen_quantile: float = TraceConfig.pen_half_quantile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 pen_quantile: float = TraceConfig.pen_half_quantile,
+                 crisp_quantile: float = TraceConfig.pen_half_quantile_crisp,
+                 crisp_spread: float = TraceConfig.crisp_pen_spread) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The traced curve as points (x, y) sorted by x: the column centreline where the stroke is flat,
     points read along pixel rows where it is steep (see flank_points), and each peak or trough at its
     cap's sub-pixel x with the centreline's height; and the half-widths of the single near-vertical
@@ -992,9 +1020,7 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     args = (prob, top, bot, zone, len(starts), int(xs[0]), float(radius))
     fx, fy, halves = flank_points(*args, 0.0, float(thr))
     if len(halves) >= 20:
-        # The pen's horizontal half-width, measured on single near-vertical strokes (a quantile of
-        # them: TraceConfig.pen_half_quantile).
-        h_radius = float(np.clip(np.percentile(halves, pen_quantile), 0.7 * radius, 1.5 * radius))
+        h_radius = pen_half_width(halves, radius, pen_quantile, crisp_quantile, crisp_spread)
         fx, fy, _ = flank_points(*args, h_radius, float(thr))
     # Each peak or trough at its cap's sub-pixel x, with the centreline's height.
     ax, ac = apex_x(prob, top, bot, extreme, int(xs[0]), float(radius), float(thr))

@@ -14,6 +14,7 @@ from pipeline.ecg.digitizer.trace import (
     fill_gaps,
     gap_runs,
     page_pen_radius,
+    pen_half_width,
     runs,
     shared_ink_runs,
     trace_row,
@@ -349,3 +350,14 @@ def test_narrow_r_waves_keep_their_width_where_their_flanks_merge():
 
     assert snr_db(50.0) > 18.0
     assert snr_db(TraceConfig().pen_half_quantile) > 21.0
+
+
+def test_pen_half_width_takes_the_crisp_percentile_only_on_crisp_strokes():
+    rng = np.random.default_rng(0)
+    crisp = 1.15 + 0.08 * rng.random(400)  # spread by the pixel grid only: (median - p10) / median ~ 0.03
+    blurred = 1.2 + 0.6 * rng.random(400)  # ~0.16
+    c = TraceConfig()
+    assert pen_half_width(crisp, 1.2) == pytest.approx(np.percentile(crisp, c.pen_half_quantile_crisp))
+    assert pen_half_width(blurred, 1.2) == pytest.approx(np.percentile(blurred, c.pen_half_quantile))
+    assert pen_half_width(crisp, 1.2, crisp_spread=0.0) == pytest.approx(np.percentile(crisp, c.pen_half_quantile))
+    assert pen_half_width(crisp, 3.0) == pytest.approx(0.7 * 3.0)  # never far from the pen's own radius
