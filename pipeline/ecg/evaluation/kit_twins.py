@@ -5,7 +5,7 @@ style (`kit_style` on KIT_LAYOUT), written in the same folder format (evaluation
 signals the kit drew. The gap to the kit's own pages is how much our synthetic pages flatter the digitizer
 where the signals are real; a renderer change that closes it makes our own pages a better place to choose
 the digitizer's constants. Each twin keeps the kit page's truth CSV and JSON (same record, same windows) and
-gets its own image, drawn from the seed `derive_seed(seed, record)`; pages already written are kept.
+gets its own image, drawn from `rng_for(TWIN_SEED, record name)`; pages already written are kept.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, write_bytes_atomic
 from pipeline.core.seeding import rng_for
 from pipeline.ecg.formats.records import read_wfdb
-from pipeline.ecg.layout import DURATION_S, LEADS
+from pipeline.ecg.layout import DURATION_S
 from pipeline.ecg.synth.render import KIT_LAYOUT, kit_style, png_bytes, render_page
 
 TWIN_SEED = 2024
@@ -34,8 +34,7 @@ def twin_page(record: Path) -> bytes:
     if len(frame) < n:
         raise PipelineError(f"record shorter than {DURATION_S:g} s", record)
     rng = rng_for(TWIN_SEED, record.name)
-    page = render_page(frame[list(LEADS)].iloc[:n].reset_index(drop=True), int(fs), rng, KIT_LAYOUT,
-                       kit_style(rng))
+    page = render_page(frame.iloc[:n], int(fs), rng, KIT_LAYOUT, kit_style(rng))  # read_wfdb: LEADS, RangeIndex
     return png_bytes(page.image)
 
 

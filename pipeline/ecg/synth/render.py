@@ -28,8 +28,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, write_bytes_atomic, write_text_atomic
@@ -384,6 +382,9 @@ def draw_kit_traces(img: np.ndarray, paths: dict[str, np.ndarray], ink: tuple[in
     used before (4x supersampled, 2.25 px) left 3-7 % more ink than the kit's at the kit's own sample
     positions, and the digitizer's errors on our pages did not look like those on the kit's (renders
     of the same records: best fitting gain 1.005 vs 1.01, time shift 0 vs -0.075 samples)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred on purpose: heavy optional dependency
+    from matplotlib.figure import Figure  # deferred on purpose: heavy optional dependency
+
     h, w = img.shape[:2]
     pad = 0.25  # matplotlib truncates the canvas to whole pixels: w / DPI * DPI may come out w - 1
     fig = Figure(figsize=((w + pad) / DPI, (h + pad) / DPI), dpi=DPI)
