@@ -296,6 +296,31 @@ def test_a_flat_baseline_between_the_lines_is_no_grid_line():
     assert (out[baseline:baseline + 3] == ink[baseline:baseline + 3]).all()
 
 
+
+def test_a_stroke_lying_on_a_lighter_grid_line_stays_and_specks_on_it_go():
+    """A QRS stroke running down a vertical grid line, no wider than the line, leaves no ink two px
+    beyond the line's band: on a page read from its darkness, where the lines are lighter than the
+    trace, it was erased with the line and the spike cut. Ink darker than the line along 4 px of it
+    stays; a single dark speck on a line (pixel noise) goes, and so does a stroke on a line as black
+    as itself, which nothing tells from the line."""
+    period = 7.874
+    ink = np.zeros((1200, 900), np.float32)
+    centres = [12 + int(round(5 * period * k)) for k in range(22)]
+    for c in centres:
+        ink[:, c:c + 2] = 0.5  # grey lines
+    grey, black = centres[6], centres[12]
+    ink[:, black:black + 2] = 1.0  # one line as black as the trace
+    ink[400:440, grey:grey + 2] = 1.0  # strokes lying on the lines
+    ink[400:440, black:black + 2] = 1.0
+    speck = centres[9]
+    ink[700, speck:speck + 2] = 1.0
+    out = remove_grid_lines(ink, period)
+    assert out[400:440, grey:grey + 2].min() == 1.0
+    assert out[:390, grey:grey + 2].max() == 0.0 and out[450:, grey:grey + 2].max() == 0.0
+    assert out[695:705, speck:speck + 2].max() == 0.0
+    assert out[:, black:black + 2].max() == 0.0
+
+
 def test_the_grid_lines_removed_from_a_grey_page_are_kept_as_a_mask():
     """The pixels a grey page's grid lines took from the ink map, for the tracer's grid_line_floor: the
     lines away from the trace, not the trace; a colour page removes none."""
