@@ -30,6 +30,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.ecg.digitizer.doubt import doubt_score
 from pipeline.ecg.digitizer.flags import Flag, low_confidence
 from pipeline.ecg.digitizer.grid import (
+    Calibration,
     GridResult,
     as_bgr,
     calibrate,
@@ -140,6 +141,15 @@ class DigitizeConfig:
     (`ecg synthetic`): 7070 (0006 x 32) 15.38 -> 15.99 dB, 9090 (0005 and 0006 x 12 each) 18.35 ->
     18.49, 777 (nine types x 6) 23.74 -> 23.81; 34 of their 118 colour pages read their darkness, 26
     of them better (up to +12.9 dB), 8 worse (down to -7.7). Costs a second tracing on colour pages."""
+    own_layout: bool = True
+    """The darkness reading finds its rows, ends and pulses on its own ink map where the page's (chroma
+    subtracted) map lost every pulse and the darkness map finds some (`reading_layout`). Own screen photo
+    4838213346 (dark blue trace on a pink grid): the page's map kept too little of the trace to show its
+    pulses or its end, t = 0 stood 10 mm early and it read -1.5 dB; from its darkness alone 10.2. Always
+    on, it lifted screen photos more but cost own seed 777's 0003 page 2891900348 23.5 -> 7.2 dB (a
+    darkness reading doubted less but worse). Measured with LINE_STROKE_CONTRAST on: own seed 7070
+    (0006 x 24) 15.81 -> 15.90 dB (always on: 16.08), seeds 777 / 31337 (nine types x 6) and 4242 (0004,
+    0012 x 12) unchanged (always on: 777 23.97 -> 23.89)."""
     segmenter: str | None = None
     """Path of a row-segmentation checkpoint (step 5, segment.py; SHIPPED_SEGMENTER is the one shipped with
     the package); None, the default: the classical ink map for every row. With a segmenter, steps 6-7
@@ -158,6 +168,21 @@ def choose_reading(doubts: dict[str, float], margin: float = CHOICE_MARGIN) -> s
     if INK_CLASSICAL in doubts and doubts[best] >= doubts[INK_CLASSICAL] - margin - 1e-9:
         return INK_CLASSICAL
     return best
+
+
+def reading_layout(ink: np.ndarray, found: DetectedLayout, pulses: list[Pulse | None],
+                   cal: Calibration) -> tuple[DetectedLayout, np.ndarray, list[Pulse | None]] | None:
+    """(layout, ink, pulses) of a reading's own ink map where the page's ink map lost every calibration
+    pulse and this one finds some (as many rows and at least one pulse), else None: a coloured trace that
+    the grid's chroma subtraction took ink from loses its pulses and its ends with it, and t = 0 and
+    10 s were then placed on what was left (see DigitizeConfig.own_layout)."""
+    if any(p is not None for p in pulses):
+        return None
+    own = detect_layout(ink, cal.px_per_mm, cal.grid_found)
+    if len(own.bands) != len(found.bands):
+        return None
+    own_pulses = find_pulses(ink, own.layout.baselines, own.layout.px_per_mm)
+    return (own, ink, own_pulses) if any(p is not None for p in own_pulses) else None
 
 
 def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeConfig) -> list[RowTrace]:
@@ -497,9 +522,11 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     t = time.perf_counter()
     prob = trace_probability(grid.ink, config.probability, grid.grid_lines)
     candidates = {INK_CLASSICAL: [prob] * len(found.bands)}
+    own_inks: dict[str, np.ndarray] = {}  # a reading's own ink map, where its rows may be found anew
     if config.darkness_candidate and cal.colour:
         period = cal.px_per_mm if cal.grid_found else None
         dark, _, lines = ink_and_grid_lines(grid.image, page_features(grid), period, subtract_chroma=False)
+        own_inks[INK_DARKNESS] = dark
         candidates[INK_DARKNESS] = [trace_probability(dark, config.probability, lines)] * len(found.bands)
     timings["ink"] = time.perf_counter() - t
     if config.segmenter is not None and len(found.bands) == N_ROWS:
@@ -510,11 +537,17 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
         timings["segment"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    # The pulses stand on the page, whichever ink map the rows are traced in.
+    # The pulses stand on the page's ink map, whichever map the rows are traced in; only a darkness
+    # reading on a page whose map lost them all looks for its own (reading_layout).
     pulses = find_pulses(grid.ink, found.layout.baselines, found.layout.px_per_mm)
-    span_pulses = _span_pulses(pulses, grid.ink, found.layout) if config.pulse_span else None
-    readings = {name: _read_rows(maps, found, grid, fs, config, pulses, span_pulses)
-                for name, maps in candidates.items()}
+
+    def read(name: str, maps: list[np.ndarray]) -> _Reading:
+        own = reading_layout(own_inks[name], found, pulses, cal) if name in own_inks and config.own_layout else None
+        page_found, ink, page_pulses = own or (found, grid.ink, pulses)
+        span_pulses = _span_pulses(page_pulses, ink, page_found.layout) if config.pulse_span else None
+        return _read_rows(maps, page_found, grid, fs, config, page_pulses, span_pulses)
+
+    readings = {name: read(name, maps) for name, maps in candidates.items()}
     source = choose_reading({name: round(r.doubt, 3) for name, r in readings.items()})
     reading = readings[source]
     found, traces, quality = reading.found, reading.traces, reading.quality

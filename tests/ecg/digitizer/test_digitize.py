@@ -27,7 +27,7 @@ from pipeline.ecg.digitizer.rows import DetectedLayout
 from pipeline.ecg.digitizer.trace import RowTrace, TraceConfig
 from pipeline.ecg.evaluation.failures import doubts
 from pipeline.ecg.evaluation.metric import image_ratio
-from pipeline.ecg.layout import LEADS, PageLayout, lead_window, n_samples
+from pipeline.ecg.layout import DEFAULT_LAYOUT, LEADS, PageLayout, lead_window, n_samples
 from tests.ecg.digitizer.test_grid import add_screen_dots
 
 render = pytest.importorskip("pipeline.ecg.synth.render")
@@ -263,6 +263,27 @@ def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
     assert snr_db(record, classical, fs) < 2.0
     assert chosen.diagnostics["ink_source"] == INK_DARKNESS
     assert snr_db(record, chosen, fs) > 6.0
+
+
+
+def test_a_darkness_reading_whose_page_map_lost_the_pulses_finds_its_own_rows_and_t0() -> None:
+    """A deep blue trace on a dotted screen: the page's chroma-subtracted map keeps too little of it to
+    show the pulses or where the trace ends, and t = 0 was placed 400 px off the page. The darkness
+    reading then finds its own rows, ends and pulses (DigitizeConfig.own_layout)."""
+    fs, seed = 500, 11
+    record = render.simulate_record(fs, np.random.default_rng(seed))
+    style = replace(render.random_style(np.random.default_rng(3)), grid="green", grid_major=(185.0, 215.0, 190.0),
+                    grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=(40, 40, 160),
+                    thickness=2)
+    image = render.render_page(record, fs, np.random.default_rng(seed + 1), style=style).image.astype(float)
+    add_screen_dots(image, np.random.default_rng(5))
+    page = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    shared = digitize_image(page, fs, DigitizeConfig(own_layout=False))
+    own = digitize_image(page, fs)
+    assert abs(shared.diagnostics["x0"] - DEFAULT_LAYOUT.x0) > 50.0
+    assert own.diagnostics["ink_source"] == INK_DARKNESS
+    assert abs(own.diagnostics["x0"] - DEFAULT_LAYOUT.x0) < 1.0
+    assert snr_db(record, own, fs) > snr_db(record, shared, fs) + 5.0
 
 
 def test_turned_pages_read_like_the_upright_one(tmp_path) -> None:
