@@ -246,18 +246,23 @@ def test_the_classical_reading_is_replaced_only_by_one_doubted_clearly_less() ->
     assert choose_reading({INK_CLASSICAL: 0.2}) == INK_CLASSICAL
 
 
-def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
-    """Dark blue ink on a light green grid, under a screen's faint grey dots with colour fringes: the
-    chroma subtraction that clears the grid leaves the trace no darker than the dots (the page reads
-    worse than a flat line), while its darkness alone reads it (see test_grid's dotted page)."""
-    fs, seed = 500, 11
+def _screen_page(ink: tuple[int, int, int], fs: int = 500, seed: int = 11):
+    """(record, BGR page) of `ink` on a light green grid under a screen's faint grey dots with colour fringes
+    (see test_grid's dotted page)."""
     record = render.simulate_record(fs, np.random.default_rng(seed))
     style = replace(render.random_style(np.random.default_rng(3)), grid="green", grid_major=(185.0, 215.0, 190.0),
-                    grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=(92, 110, 135),
-                    thickness=2)
+                    grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=ink, thickness=2)
     image = render.render_page(record, fs, np.random.default_rng(seed + 1), style=style).image.astype(float)
     add_screen_dots(image, np.random.default_rng(5))
-    page = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    return record, cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+
+
+def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
+    """Dark blue ink on a light green grid, under a screen's faint grey dots: the chroma subtraction that
+    clears the grid leaves the trace no darker than the dots (the page reads worse than a flat line),
+    while its darkness alone reads it."""
+    fs = 500
+    record, page = _screen_page((92, 110, 135), fs)
     classical = digitize_image(page, fs, DigitizeConfig(darkness_candidate=False))
     chosen = digitize_image(page, fs)
     assert snr_db(record, classical, fs) < 2.0
@@ -265,19 +270,12 @@ def test_a_blue_trace_on_a_dotted_screen_is_read_from_the_darkness() -> None:
     assert snr_db(record, chosen, fs) > 6.0
 
 
-
 def test_a_darkness_reading_whose_page_map_lost_the_pulses_finds_its_own_rows_and_t0() -> None:
     """A deep blue trace on a dotted screen: the page's chroma-subtracted map keeps too little of it to
     show the pulses or where the trace ends, and t = 0 was placed 400 px off the page. The darkness
     reading then finds its own rows, ends and pulses (DigitizeConfig.own_layout)."""
-    fs, seed = 500, 11
-    record = render.simulate_record(fs, np.random.default_rng(seed))
-    style = replace(render.random_style(np.random.default_rng(3)), grid="green", grid_major=(185.0, 215.0, 190.0),
-                    grid_minor=(215.0, 235.0, 218.0), paper=(226.0, 226.0, 226.0), ink=(40, 40, 160),
-                    thickness=2)
-    image = render.render_page(record, fs, np.random.default_rng(seed + 1), style=style).image.astype(float)
-    add_screen_dots(image, np.random.default_rng(5))
-    page = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    fs = 500
+    record, page = _screen_page((40, 40, 160), fs)
     shared = digitize_image(page, fs, DigitizeConfig(own_layout=False))
     own = digitize_image(page, fs)
     assert abs(shared.diagnostics["x0"] - DEFAULT_LAYOUT.x0) > 50.0
