@@ -321,6 +321,28 @@ def test_a_stroke_lying_on_a_lighter_grid_line_stays_and_specks_on_it_go():
     assert out[:, black:black + 2].max() == 0.0
 
 
+def test_tall_strokes_stacked_in_a_few_columns_of_a_faint_grid_are_no_grid_lines():
+    """On a page read from its darkness whose grid is too light to count as ink, the columns where the
+    rows' tall R waves stand one above the other cover a page-wide line's share, at the grid's phase:
+    they were taken for grid lines and the strokes cut where nothing continued beside them. Four
+    columns are no grid (a page has hundreds of lines); the strokes stay."""
+    period = 7.874
+    ink = np.zeros((1700, 2200), np.float32)
+    columns = [int(round(period * k)) for k in range(1, 279)]
+    for c in columns:
+        ink[:, c:c + 2] = 0.25  # the faint grid, below LINE_INK
+    for r in range(1, 215):
+        ink[int(round(period * r)):int(round(period * r)) + 2] = 0.25
+    spikes = [columns[k] for k in (40, 95, 150, 205)]
+    for base in (400, 700, 1000, 1300):
+        ink[base:base + 2, 100:2100] = 1.0
+        for x in spikes:
+            ink[base - 200:base, x:x + 2] = 0.55
+    out = remove_grid_lines(ink, period)
+    for base in (400, 700, 1000, 1300):
+        assert min(out[base - 200:base, x:x + 2].min() for x in spikes) == pytest.approx(0.55)
+
+
 def test_the_grid_lines_removed_from_a_grey_page_are_kept_as_a_mask():
     """The pixels a grey page's grid lines took from the ink map, for the tracer's grid_line_floor: the
     lines away from the trace, not the trace; a colour page removes none."""
