@@ -92,6 +92,14 @@ class TraceConfig:
     pulse's edge onto its foot, and a lead starting deep below is followed (ecgkit-dev sim027-clean
     III at -2.2 mV). Own seeds 777 (nine types x 6) / 12345 (bench replica) / 9090 (0005, 0006 x 32):
     23.74 / 23.93 / 18.50 dB with, 23.93 / 23.96 / 19.28 without ink below at the boundaries."""
+    lean_run_pens: float = 4.0
+    """Widest (in pen radii) a pixel row's run may be and still be read when it runs out of the window
+    that flank_points reads a steep stretch in (the stretch's columns plus a pen). Where a label's bar
+    takes the path across a narrow S wave, the tip's columns hold short runs, the stretch splits into
+    one zone per flank, and the rows of the flanks' merged tip lie beyond either window: dropped as cut
+    by it, the trough was read short (own 0001 page 3083951213, V3 17.4 -> 21.8 dB). Runs reaching a
+    separator or pulse edge stay dropped. Chosen on own seeds (`ecg synthetic`) 777 (nine types x 4):
+    0 / 3 / 4 / 6 radii read 23.30 / 23.52 / 23.67 / 23.66 dB; 4 is two pen widths."""
     bar_half_width_mm: float = 0.4
     """Half the width of a lead separator bar (ecg-image-kit draws it 6.26 px wide at 200 dpi,
     centred on the column boundary): complete_starts looks for a lead's first stroke from the first
@@ -741,7 +749,7 @@ def _in_column_run(top, bot, x_lo, x, y):
 
 
 @njit(cache=True)
-def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
+def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr, stop, lean_width):
     """Curve points of steep strokes read along pixel rows, zone by zone.
 
     A zone is a stretch of columns where the stroke is steep or turns (a QRS). Each pixel row through
@@ -750,7 +758,9 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
     stroke it belongs to, and likewise its right edge minus it: one point when the run is a single
     stroke, two when the two flanks of a narrow peak have merged into one run. Rows within a radius of
     the zone's top and bottom (the pen's caps at the apexes) and shallow edges (|dx/dy| > 1) give
-    nothing. h_radius is the pen's horizontal radius (0: use radius). Returns (x, y) of the points
+    nothing. A row's run cut by the zone's window whose ink ends within lean_width px is read whole (a
+    tall stroke leaning out of it), unless it reaches a `stop` column (a lead separator or pulse
+    edge). h_radius is the pen's horizontal radius (0: use radius). Returns (x, y) of the points
     and the half-widths of single near-vertical strokes (to measure h_radius), taken only in rows that
     cut two or more runs: a row's lone run may be a narrow apex's two flanks merged, wider than the pen.
     """
@@ -803,7 +813,21 @@ def flank_points(prob, top, bot, zone, n_zones, x_lo, radius, h_radius, thr):
                     x += 1
                 b = x
                 x += 1
-                if a == xa or b == xb:
+                cut = a == xa or b == xb
+                if cut and ((b == xb and b + 1 < w and prob[y, b + 1] >= thr)
+                            or (a == xa and a > 0 and prob[y, a - 1] >= thr)):
+                    # A steep stroke leaning out of the window: follow its run a little beyond, unless
+                    # it ends further out or reaches a lead separator.
+                    while b + 1 < w and b - a < lean_width and prob[y, b + 1] >= thr:
+                        b += 1
+                    while a - 1 >= 0 and b - a < lean_width and prob[y, a - 1] >= thr:
+                        a -= 1
+                    x = max(x, b + 1)
+                    cut = (a == 0 or prob[y, a - 1] >= thr) or (b + 1 >= w or prob[y, b + 1] >= thr)
+                    for xx in range(a, b + 1):
+                        if 0 <= xx - x_lo < n and stop[xx - x_lo]:
+                            cut = True
+                if cut:
                     continue  # runs cut by the window are not whole strokes
                 # Part of this row's trace: overlaps the traced run of one of the zone's columns.
                 hit = False
@@ -970,7 +994,8 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
         bot = np.where(bars, np.nan, bot)
     raw = centreline(top, bot, radius, 0.75)
     points_x, points_y, halves = curve_points(prob, xs, raw, top, bot, radius, c.run_threshold, c.row_reading,
-                                              c.pen_half_quantile, c.pen_half_quantile_crisp, c.crisp_pen_spread)
+                                              c.pen_half_quantile, c.pen_half_quantile_crisp, c.crisp_pen_spread,
+                                              c.lean_run_pens, free_jump)
     on_path = prob[path, np.arange(x_lo, x_hi)]
     return RowTrace(x0=x_lo, y=fill_gaps(raw), raw=raw, path=path, ink=on_path.astype(np.float32),
                     top=top, bottom=bot, radius=radius, points_x=points_x, points_y=points_y, pen_halves=halves)
@@ -991,11 +1016,13 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
                  radius: float, thr: float, row_reading: bool = True,
                  pen_quantile: float = TraceConfig.pen_half_quantile,
                  crisp_quantile: float = TraceConfig.pen_half_quantile_crisp,
-                 crisp_spread: float = TraceConfig.crisp_pen_spread) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 crisp_spread: float = TraceConfig.crisp_pen_spread, lean_pens: float = TraceConfig.lean_run_pens,
+                 stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The traced curve as points (x, y) sorted by x: the column centreline where the stroke is flat,
     points read along pixel rows where it is steep (see flank_points), and each peak or trough at its
     cap's sub-pixel x with the centreline's height; and the half-widths of the single near-vertical
-    strokes met (empty without row reading)."""
+    strokes met (empty without row reading). lean_pens: TraceConfig.lean_run_pens; stop: per column,
+    whether a separator or pulse edge stands there (no leaning stroke's run may reach it)."""
     ok = np.isfinite(y)
     if not row_reading or not ok.any():
         return xs[ok].copy(), y[ok].copy(), np.zeros(0)
@@ -1018,10 +1045,12 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     ids = np.cumsum(np.isin(np.arange(len(y)), starts)) - 1
     zone[long_run] = ids[long_run]
     args = (prob, top, bot, zone, len(starts), int(xs[0]), float(radius))
-    fx, fy, halves = flank_points(*args, 0.0, float(thr))
+    stop = np.zeros(len(y), np.bool_) if stop is None else stop
+    lean_width = int(round(lean_pens * radius))
+    fx, fy, halves = flank_points(*args, 0.0, float(thr), stop, lean_width)
     if len(halves) >= 20:
         h_radius = pen_half_width(halves, radius, pen_quantile, crisp_quantile, crisp_spread)
-        fx, fy, _ = flank_points(*args, h_radius, float(thr))
+        fx, fy, _ = flank_points(*args, h_radius, float(thr), stop, lean_width)
     # Each peak or trough at its cap's sub-pixel x, with the centreline's height.
     ax, ac = apex_x(prob, top, bot, extreme, int(xs[0]), float(radius), float(thr))
     ay = y[ac]

@@ -212,6 +212,23 @@ def test_a_label_bar_across_a_deep_s_wave_does_not_cut_its_apex():
     assert np.abs(curve_at(tr, xs[flat]) - ys[flat]).max() < 1.0
 
 
+def test_the_merged_tip_of_a_narrow_s_wave_beyond_its_flanks_windows_is_read():
+    """A label's bar across a narrow S wave takes the path across: the tip's columns hold short runs, so
+    the steep stretch splits into two zones, one per flank, and the rows of the flanks' merged tip run
+    out of either zone's window. Dropped as cut by the window, the trough was read at 0.47 of its
+    depth (own 0001 page 3083951213, V3's S wave); a run whose ink ends within a few pens is read."""
+    xs = np.arange(10.0, 290.0, 0.2)
+    ys = 60.0 + 120.0 * np.exp(-0.5 * ((xs - 150.0) / 2.5) ** 2)  # a 120 px S wave, 6 px wide
+    prob = _with_bar(draw(xs, ys, (220, 300), 3), (138.0, 162.0), 90.0)
+    depth = {}
+    for pens in (0.0, TraceConfig().lean_run_pens):
+        tr = trace_row(prob, (0, 220), (20, 280), 60.0, config=TraceConfig(lean_run_pens=pens))
+        assert tr.path[150 - tr.x0] < 100  # the shortcut along the bar
+        depth[pens] = (tr.points_y.max() - 60.0) / 120.0
+    assert depth[0.0] < 0.6
+    assert depth[TraceConfig().lean_run_pens] > 0.8
+
+
 def test_an_apex_that_runs_into_another_rows_trace_is_followed_back_up_its_own_flank():
     """A broad S wave cut short by a label's bar, whose trough touches the next row's flat trace: past
     the trough the stroke turns back towards the path, while the other row's trace runs on at the
