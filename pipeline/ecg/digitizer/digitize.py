@@ -465,8 +465,8 @@ def _read_rows(maps: list[np.ndarray], found: DetectedLayout, grid: GridResult, 
     pulse_x0 = float(np.median(found_edges)) if found_edges else None
     found = place_t0(found, cap, fs, pulse_x0)
     h, w = grid.ink.shape[:2]
-    found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg,
-                                                 grid.rectification.applied), pulse_x0)
+    found = place_kit_t0(found, unmoved_kit_page(w, h, layout.px_per_mm, cal.rotation_deg, grid.resampled),
+                         pulse_x0)
     layout = found.layout
     rows: list[RowSignal] = []
     for r, tr in enumerate(traces):

@@ -93,6 +93,12 @@ class GridResult:
     features: ColourFeatures | None = field(default=None, repr=False)
     """`image`'s colour features, as calibrate computed them (None: not kept; see `page_features`)."""
 
+    @property
+    def resampled(self) -> bool:
+        """Whether the page's pixels stand elsewhere than in the input: perspective-rectified, columns
+        straightened or a warp field followed (the deskew's rotation aside)."""
+        return self.rectification.applied or self.column_source is not None or self.shift_field is not None
+
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map (N, 2) page (x, y) points back to the original image's coordinates."""
         inv = cv2.invertAffineTransform(self.rotation_matrix)

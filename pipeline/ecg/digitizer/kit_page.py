@@ -37,7 +37,9 @@ NATIVE_PX_PER_S = DPI / 25.4 * MM_PER_S
 
 def unmoved_kit_page(width: int, height: int, px_per_mm: float, rotation_deg: float, warped: bool) -> bool:
     """The page has the kit's native size and resolution (2200 x 1700 px at 200 dpi), not deskewed
-    by more than 0.05 degrees (0.15 px at the page's ends) and not perspective-warped."""
+    by more than 0.05 degrees (0.15 px at the page's ends) and not warped: neither perspective-rectified
+    nor its columns moved by the grid's straightening or warp field (`GridResult.resampled`), which
+    moves t = 0 off the kit's x (own soaked 0009 page 1025555632 read every lead 11 samples early)."""
     return ((width, height) == (PAGE_W, PAGE_H) and abs(px_per_mm / (DPI / 25.4) - 1.0) < SCALE_TOL
             and abs(rotation_deg) < ROTATION_TOL_DEG and not warped)
 

@@ -142,6 +142,26 @@ def test_sharp_r_waves_drawn_by_the_kits_pen_are_read_with_the_crisp_pen_radius(
     assert crisp > quartile + 0.4, (crisp, quartile)
 
 
+def test_a_warped_kit_page_takes_t0_from_its_separators_not_from_the_kits_x():
+    """A soaked kit page keeps the kit's size and scale, but the warp field the grid follows moves its
+    columns: t = 0 at the kit's own x was read off by the warp's shift (own 0009 page 1025555632: every
+    lead 11 samples early, 17.1 dB; 18.6 from the separators)."""
+    fs = 500
+    record = render.simulate_record(fs, np.random.default_rng(11))
+    page = render.render_page(record, fs, np.random.default_rng(12), render.KIT_LAYOUT,
+                              render.kit_style(np.random.default_rng(13)))
+    image = cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR)
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    shift = (2.0 + 2.0 * np.sin(2 * np.pi * ys / h)).astype(np.float32)  # 0-4 px right, smooth
+    warped = cv2.remap(image, xs - shift, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    unmoved = digitize_image(image, fs).diagnostics["flags"]
+    assert "x0_kit_page" in unmoved
+    result = digitize_image(warped, fs)
+    assert "warp_followed" in result.diagnostics["flags"] and "x0_kit_page" not in result.diagnostics["flags"]
+    assert snr_db(record, result, fs) > 22.0  # 19.95 at the kit's x
+
+
 def _row(top: np.ndarray, ink: np.ndarray) -> RowTrace:
     """A RowTrace of runs 3 px tall starting at `top` (NaN: no ink) with path ink `ink`."""
     raw = np.where(np.isfinite(top), top + 1.5, np.nan)
