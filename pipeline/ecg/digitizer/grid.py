@@ -596,15 +596,18 @@ black major line's rows cover 0.9-0.96 of the page, the rows of a baseline runni
 0.15 and 0.3 read alike on own-seed grey prints; 0.15 is the narrower cut."""
 
 
+def _bands(rows: np.ndarray) -> list[np.ndarray]:
+    """The runs of adjacent True rows of a row mask, each as its row indices (none: an empty list)."""
+    ys = np.flatnonzero(rows)
+    return [] if len(ys) == 0 else np.split(ys, np.flatnonzero(np.diff(ys) > 1) + 1)
+
+
 def _line_cores(rows: np.ndarray, coverage: np.ndarray, max_band: int) -> np.ndarray:
     """Of the page-wide line rows, each band wider than max_band cut to its line: the rows covered
     almost as fully as its best one, at most max_band of them. A trace whose baseline runs along a
     grid line (ecg-image-kit draws baselines on major lines) widens that line's band page-wide."""
     out = rows.copy()
-    ys = np.nonzero(rows)[0]
-    if len(ys) == 0:
-        return out
-    for band in np.split(ys, np.nonzero(np.diff(ys) > 1)[0] + 1):
+    for band in _bands(rows):
         if len(band) <= max_band:
             continue
         cov = coverage[band]
@@ -627,10 +630,9 @@ def _full_lines(rows: np.ndarray, coverage: np.ndarray) -> np.ndarray:
     """Of the page-wide line rows, the bands whose best row covers the page about as fully as the
     page's other lines do. A trace's flat baseline lies in one row across most of the page and may
     fall near the grid's phase, but it leaves that row at every wave."""
-    ys = np.nonzero(rows)[0]
-    if len(ys) == 0:
+    bands = _bands(rows)
+    if not bands:
         return rows
-    bands = np.split(ys, np.nonzero(np.diff(ys) > 1)[0] + 1)
     best = np.array([coverage[b].max() for b in bands])
     floor = LINE_FULL_SHARE * float(np.median(best))
     out = np.zeros_like(rows)
@@ -649,12 +651,6 @@ at a quarter height) or the rows' flat baselines. Own seeds 777 (nine types x 4)
 0-13 per direction (at most 0.046 of the implied ones), a grid's 0.12-0.20. With the rule, 0006 at 777
 / 31337 (nine types x 4) / 7070 (0006 x 24) 14.89 / 14.60 / 15.90 -> 16.03 / 15.37 / 16.18 dB; 0010 at
 777 16.37 -> 15.99 and 0001 at 31337 28.13 -> 27.88 (one page each now read from its darkness)."""
-
-
-def _n_bands(rows: np.ndarray) -> int:
-    """Number of runs of adjacent True rows."""
-    ys = np.flatnonzero(rows)
-    return 0 if len(ys) == 0 else 1 + int(np.count_nonzero(np.diff(ys) > 1))
 
 
 def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cover: float = 0.35,
@@ -685,7 +681,7 @@ def remove_grid_lines(ink: np.ndarray, period: float, strip: int = 256, row_cove
         coverage = b.mean(axis=1)
         page_wide = _full_lines(_on_grid_phase(lines.mean(axis=1) >= 0.4, period), coverage)
         cores = _line_cores(page_wide, coverage, max_band)
-        if _n_bands(cores) < LINE_MIN_SHARE * hh / period:
+        if len(_bands(cores)) < LINE_MIN_SHARE * hh / period:
             continue  # a few tall strokes or flat baselines, not a grid
         lines &= cores[:, None]
         if not lines.any():
