@@ -540,12 +540,15 @@ def _digitize_page(grid: GridResult, fs: int, config: DigitizeConfig, timings: d
     # The pulses stand on the page's ink map, whichever map the rows are traced in; only a darkness
     # reading on a page whose map lost them all looks for its own (reading_layout).
     pulses = find_pulses(grid.ink, found.layout.baselines, found.layout.px_per_mm)
+    span_pulses = _span_pulses(pulses, grid.ink, found.layout) if config.pulse_span else None
 
     def read(name: str, maps: list[np.ndarray]) -> _Reading:
         own = reading_layout(own_inks[name], found, pulses, cal) if name in own_inks and config.own_layout else None
-        page_found, ink, page_pulses = own or (found, grid.ink, pulses)
-        span_pulses = _span_pulses(page_pulses, ink, page_found.layout) if config.pulse_span else None
-        return _read_rows(maps, page_found, grid, fs, config, page_pulses, span_pulses)
+        if own is None:
+            return _read_rows(maps, found, grid, fs, config, pulses, span_pulses)
+        own_found, ink, own_pulses = own
+        own_spans = _span_pulses(own_pulses, ink, own_found.layout) if config.pulse_span else None
+        return _read_rows(maps, own_found, grid, fs, config, own_pulses, own_spans)
 
     readings = {name: read(name, maps) for name, maps in candidates.items()}
     source = choose_reading({name: round(r.doubt, 3) for name, r in readings.items()})
