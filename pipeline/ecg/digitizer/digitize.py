@@ -68,7 +68,7 @@ from pipeline.ecg.digitizer.trace import (
     shared_ink_runs,
     trace_row,
 )
-from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, PageLayout
+from pipeline.ecg.layout import DURATION_S, LEADS, MM_PER_S, N_COLUMNS, ROWS, PageLayout
 
 SHIPPED_SEGMENTER = str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None
 LOW_CONFIDENCE = 0.5
@@ -198,10 +198,13 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
     x_hi = min(maps[0].shape[1], int(np.ceil(max(found.x_end, layout.x1) + 2.0 * layout.px_per_mm)))
     bars = separator_bars(found)
 
+    # A row holding one lead (the rhythm strip) starts at t = 0 only.
+    one_lead = [len(found.bands) == len(ROWS) and len(ROWS[r]) == 1 for r in range(len(found.bands))]
+
     def trace(r: int, line_width: float) -> RowTrace:
         return trace_row(maps[r], found.bands[r], (x_lo, x_hi), layout.baselines[r], line_width, config.trace,
                          bars_near=bars, bar_reach=BAR_REACH_MM * layout.px_per_mm,
-                         px_per_mm=layout.px_per_mm)
+                         px_per_mm=layout.px_per_mm, starts_near=bars[:1] if one_lead[r] else None)
 
     traces = [trace(r, 0.0) for r in range(len(found.bands))]
     pen = page_pen_radius(traces)

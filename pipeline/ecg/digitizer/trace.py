@@ -395,7 +395,7 @@ def _chain_beyond(prob, path, top, bot, i, direction, x_lo, y_lo, y_hi, thr, bri
     if seed < 0:
         return -1, np.empty(max_width + 1, np.int64)
     return _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge, floor,
-                          max_width, depth, True)
+                          max_width, depth, True, np.inf)
 
 
 @njit(cache=True)
@@ -411,19 +411,26 @@ def _first_ink(prob, x, y, end, direction, y_lo, y_hi, thr):
 
 @njit(cache=True)
 def _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge, floor, max_width,
-                   depth, entered):
+                   depth, entered, turn_beyond):
     """_chain_beyond's walk from ink pixel `seed` of column i. entered: the stroke comes out of column
     i-1's run (mid-trace), so it must also reach beyond that run and enter or leave steeply; at a
-    lead's start there is no column before."""
+    lead's start there is no column before. turn_beyond: at a lead's start, the y (times direction)
+    past which the stroke may turn back towards the path (np.inf: never), see below."""
     n = top.shape[0]
     ys = np.empty(max_width + 1, np.int64)
     c = i
-    outmost = -1.0e300
+    outmost = -1.0e300  # the farthest out the runs' outer end has reached (y times direction)
+    inner_out = -1.0e300  # ... and their inner end
+    turned_at = -1
     while True:
         a = _run_end(prob, x_lo + c, seed, -1, y_lo, y_hi, thr, bridge, floor)
         b = _run_end(prob, x_lo + c, seed, 1, y_lo, y_hi, thr, bridge, floor)
         ys[c - i] = b if direction > 0 else a
         outmost = max(outmost, float(ys[c - i] * direction))
+        inner = float((a if direction > 0 else b) * direction)
+        inner_out = max(inner_out, inner)
+        if turned_at >= 0 and c - turned_at > max_width // 2:
+            return -1, ys  # a turned first stroke comes straight back down, not along another row's trace
         c += 1
         if c >= n or c - i > max_width:
             return -1, ys
@@ -446,9 +453,18 @@ def _follow_stroke(prob, path, top, bot, i, seed, direction, x_lo, y_lo, y_hi, t
         # The next column's ink touching this run, nearest its outer end. Once past a mid-trace apex
         # (this run's outer end back from the farthest reached), nearest its inner end instead: the
         # stroke turns back towards the path, while ink at the outer end is what the apex ran into
-        # (another row's trace). At a lead's start the label hangs there, and the rule stays.
+        # (another row's trace). At a lead's start the label hangs there, and the rule stays, except
+        # for a first R wave that has passed turn_beyond (the baseline): its tip may run into the row
+        # above (a letter of its label), and the merged run's inner end moving back towards the path
+        # says the stroke turned too. It must then rejoin within half the width allowed.
         seed = -1
-        returning = entered and outmost - float(ys[c - 1 - i] * direction) >= 2.0
+        back = outmost - float(ys[c - 1 - i] * direction) >= 2.0
+        if entered:
+            returning = back
+        else:
+            returning = outmost > turn_beyond and (back or inner_out - inner >= 2.0)
+            if returning and turned_at < 0:
+                turned_at = c - 1
         if returning:
             y, step = (a - 1, 1) if direction > 0 else (b + 1, -1)
         else:
@@ -501,7 +517,7 @@ def complete_apexes(prob, path, top, bot, x_lo, y_lo, y_hi, thr, bridge, floor, 
 
 @njit(cache=True)
 def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr, bridge, floor, width_down, width_up,
-                    depth):
+                    depth, base):
     """The path moved onto a lead's first QRS that it skipped through foreign ink.
 
     Where a separator stands the path may land anywhere, so when a lead starts on a tall, narrow
@@ -512,6 +528,8 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
     the label may rejoin within its own width), reaching at least `depth` px beyond it, the path takes
     it, and from the lead's first column (firsts: the first column at or right of each separator) it
     stands where the stroke starts. width_down holds one width per start (0: ink below is not followed).
+    base: the row's baseline, past which a first stroke going up may turn back by its inner end
+    (_follow_stroke).
     """
     out = path.copy()
     n = path.shape[0]
@@ -530,7 +548,7 @@ def complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi, thr,
                 if seed < 0:
                     continue
                 j, ys = _follow_stroke(prob, out, top, bot, i, seed, direction, x_lo, y_lo, y_hi, thr, bridge,
-                                       floor, max_width, depth, False)
+                                       floor, max_width, depth, False, -base if direction < 0 else np.inf)
                 if j > 0:
                     reach = 0.0
                     for c in range(i, j):
@@ -935,7 +953,8 @@ def mask_vertical_bars(top: np.ndarray, bot: np.ndarray, xs: np.ndarray, near_x:
 
 def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int], baseline: float,
               line_width: float = 0.0, config: TraceConfig = TraceConfig(),
-              bars_near: Sequence[float] = (), bar_reach: float = 6.0, px_per_mm: float = 0.0) -> RowTrace:
+              bars_near: Sequence[float] = (), bar_reach: float = 6.0, px_per_mm: float = 0.0,
+              starts_near: Sequence[float] | None = None) -> RowTrace:
     """Trace one row between columns x_range [x_lo, x_hi) inside rows band [y_lo, y_hi).
 
     line_width: the pen's width in px, or 0 to measure it from this row's flat stretches.
@@ -944,6 +963,9 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
     the path may also jump there freely (the next lead starts at its own height).
     px_per_mm: the page's scale, for completing apexes the path cut short through foreign ink (see
     complete_apexes); 0 leaves the path as the Viterbi pass found it.
+    starts_near: the x of this row's lead starts, where a first stroke the path skipped is looked for
+    (complete_starts); None: every one of bars_near. The rhythm strip's only start is t = 0: its trace
+    runs on through the column boundaries, and a stroke found there is another row's wave or a shadow.
     """
     h, w = prob.shape
     y_lo, y_hi = max(0, int(band[0])), min(h, int(band[1]))
@@ -969,8 +991,9 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
             path = completed
             top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search, c.bridge,
                                               c.bridge_floor)
-        if len(bars_near):
-            at = np.asarray(bars_near, dtype=np.float64)
+        starts_at = bars_near if starts_near is None else starts_near
+        if len(starts_at):
+            at = np.asarray(starts_at, dtype=np.float64)
             past_bar = np.searchsorted(xs, at + c.bar_half_width_mm * px_per_mm)
             keep = past_bar < len(xs)
             firsts = np.searchsorted(xs, at[keep]).astype(np.int64)
@@ -980,7 +1003,8 @@ def trace_row(prob: np.ndarray, band: tuple[int, int], x_range: tuple[int, int],
                 down[at[keep] > at.min() + 1.0] = 0  # the column boundaries (the first start is t = 0)
             started = complete_starts(prob, path, top, bot, firsts, starts, x_lo, y_lo, y_hi,
                                       c.run_threshold, c.bridge, c.bridge_floor, down,
-                                      int(round(c.start_width_mm * px_per_mm)), c.apex_depth_mm * px_per_mm)
+                                      int(round(c.start_width_mm * px_per_mm)), c.apex_depth_mm * px_per_mm,
+                                      float(baseline))
             if np.any(started != path):
                 path = started
                 top, bot, _, _ = _runs_along_path(prob, path, x_lo, y_lo, y_hi, c.run_threshold, c.search,

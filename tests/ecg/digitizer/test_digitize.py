@@ -6,10 +6,12 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.seeding import rng_for
+from pipeline.ecg.digitizer import rows
 from pipeline.ecg.digitizer.digitize import (
     INK_CLASSICAL,
     INK_DARKNESS,
@@ -334,3 +336,32 @@ def test_shipped_segmenter_runs_when_asked_and_does_not_lose_a_clean_page(clean_
     assert learned.diagnostics["ink_source"] == choose_reading(doubts)
     assert learned.diagnostics["doubt"] == doubts[learned.diagnostics["ink_source"]]
 
+
+
+def test_a_first_r_wave_reaching_past_the_row_above_is_read_whole(monkeypatch):
+    """V3 starts on an R wave 3.4 mV tall, whose tip stands past the row above's baseline: the trace band
+    of 0.95 row spacings cut it, and the path took V3's label instead (ecgkit-dev sim012-clean, V3 8.7 dB);
+    rows.BAND_REACH (1.1 spacings) reads it."""
+    fs = 500
+    t = np.arange(10 * fs) / fs
+
+    def beats(at, r_mv):
+        return sum(r_mv * np.exp(-0.5 * ((t - b) / 0.012) ** 2) - 0.3 * np.exp(-0.5 * ((t - b - 0.04) / 0.01) ** 2)
+                   + 0.25 * np.exp(-0.5 * ((t - b - 0.3) / 0.05) ** 2) for b in at)
+
+    regular = np.r_[np.arange(0.52, 10.0, 0.75), 5.03]
+    leads = {lead: beats(regular, 0.8) for lead in LEADS}
+    leads["V3"] = leads["V3"] + beats([5.03], 2.6)  # the lead's first beat, 3.4 mV
+    record = pd.DataFrame({lead: np.round(v, 3) for lead, v in leads.items()})
+    rng = np.random.default_rng(5)
+    page = render.render_page(record, fs, rng, render.KIT_LAYOUT, render.kit_style(rng))
+    image = cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR)
+    a, b = lead_window(fs, "V3")
+
+    def v3_db() -> float:
+        got = digitize_image(image, fs).signals["V3"]
+        return 10 * np.log10(image_ratio({"V3": record["V3"].to_numpy()[a:b]}, {"V3": got}, fs))
+
+    assert v3_db() > 15.0  # 20.4
+    monkeypatch.setattr(rows, "BAND_REACH", 0.95)
+    assert v3_db() < 5.0  # 0.8

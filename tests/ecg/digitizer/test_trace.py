@@ -378,3 +378,49 @@ def test_pen_half_width_takes_the_crisp_percentile_only_on_crisp_strokes():
     assert pen_half_width(blurred, 1.2) == pytest.approx(np.percentile(blurred, c.pen_half_quantile))
     assert pen_half_width(crisp, 1.2, crisp_spread=0.0) == pytest.approx(np.percentile(crisp, c.pen_half_quantile))
     assert pen_half_width(crisp, 3.0) == pytest.approx(0.7 * 3.0)  # never far from the pen's own radius
+
+
+def _tall_first_r(apex: float, back: float, base: float = 100.0) -> tuple[float, np.ndarray]:
+    """A column boundary at xb = 150: the previous lead ends low beside the new lead's label (hanging
+    under its start); the new lead starts on an R wave 80 px tall, apex `apex` px right of the bar,
+    back at the baseline `back` px right of it."""
+    xb, size = 150.0, (220, 300)
+    prev = draw(np.array([10.0, xb - 10, xb]), np.array([base, base, base + 50]), size, 2)
+    lead = draw(np.array([xb, xb + apex, xb + 2 * apex, xb + back, 290.0]),
+                np.array([base, base - 80, base + 45, base, base]), size, 2)
+    bar = draw(np.array([xb, xb]), np.array([base - 28, base + 28]), size, 6)
+    right = xb + 2 * apex + 4
+    label = np.maximum(draw(np.array([xb + 3.4, right]), np.array([base + 45, base + 45]), size, 2),
+                       draw(np.array([xb + 3.4, (xb + 3.4 + right) / 2, right]),
+                            np.array([base + 45, base + 65, base + 45]), size, 2))
+    return xb, np.maximum.reduce([prev, lead, bar, label])
+
+
+def test_a_first_r_wave_whose_tip_runs_into_ink_above_is_followed_back_down_its_own_flank():
+    """The new lead's R wave reaches the row above, where its tip touches a letter of that row's label,
+    which runs on upwards. Following the outer end of the runs walked up the letter and never came
+    back, so the R wave was skipped along the label (ecgkit-dev sim036-clean, V2 9.0 dB); past the
+    baseline, the stroke turning back towards the path is followed by its inner end (31.9 dB)."""
+    xb, page = _tall_first_r(10.0, 23.0)
+    letter = draw(np.array([xb + 8.0, xb + 20.0, xb + 22.0]), np.array([17.0, 17.0, 0.0]), page.shape, 3)
+    tr = trace_row(np.maximum(page, letter), (0, 220), (20, 280), 100.0, bars_near=[xb], bar_reach=6.0,
+                   px_per_mm=8.0)
+    assert tr.points_y.min() < 25.0  # the tip (y = 20, under a letter reaching y = 15.5)
+    assert tr.points_x[np.argmin(tr.points_y)] == pytest.approx(xb + 10.0, abs=2.0)
+
+
+def test_a_row_whose_only_start_is_t0_looks_for_no_first_stroke_at_the_column_boundaries():
+    """The rhythm strip runs on through the column boundaries: what the path skipped there is no lead's
+    first stroke (ecgkit-dev sim013-aug: II 30.6 -> 17.6 dB, a crease's shadow taken for one). Here the
+    ink below a boundary, followed when every start may take it, is left where t = 0 is the only start."""
+    xb = 150.0
+    page = _label_touching_first_s_wave(xb)
+    config = TraceConfig(start_below_at_t0_only=False)
+    start = {}
+    for name, starts in (("every bar", None), ("t = 0 only", [40.0])):
+        tr = trace_row(page, (0, 220), (20, 280), 100.0, config=config, bars_near=[40.0, xb], bar_reach=6.0,
+                       px_per_mm=8.0, starts_near=starts)
+        first = (tr.points_x > xb + 5) & (tr.points_x < xb + 17)
+        start[name] = np.abs(curve_at(tr, tr.points_x[first]) - 100.0).max()
+    assert start["every bar"] > 8.0
+    assert start["t = 0 only"] < 1.0
