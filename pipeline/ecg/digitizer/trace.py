@@ -1091,6 +1091,35 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
 
 
 # ------------------------------------------------------------------------------- doubt measures
+def without_neighbour_strokes(prob: np.ndarray, own: RowTrace, neighbours: Sequence[tuple[RowTrace, float]],
+                              far_px: float) -> np.ndarray | None:
+    """prob without the ink of the neighbouring rows' strokes that this row's runs took in, or None when
+    there is none.
+
+    Where another row's tall wave touches this row's trace, both rows' runs are one vertical run of ink,
+    and this row read the other's flank as its own steep stroke (a dip 1.2 mV deep at each of V2's R
+    waves in V1: ecgkit-dev sim028-clean). In the columns where a neighbour's path stands more than
+    far_px from its baseline and its run overlaps this row's, the run's pixels nearer to its path than
+    to this row's are the neighbour's. A neighbour at home (its path near its baseline) keeps nothing
+    from this row: there this row's own deep wave crosses the neighbour's flat trace.
+    neighbours: (trace, baseline) of the rows traced over the same columns.
+    """
+    out = None
+    for other, base in neighbours:
+        far = np.abs(other.path - base) > far_px
+        overlap = (np.isfinite(other.top) & np.isfinite(own.top) & far & (other.top <= own.bottom)
+                   & (other.bottom >= own.top))
+        for i in np.nonzero(overlap)[0]:
+            ys = np.arange(int(np.floor(other.top[i])), int(np.ceil(other.bottom[i])) + 1)
+            theirs = ys[np.abs(ys - other.path[i]) < np.abs(ys - own.path[i])]
+            theirs = theirs[(theirs >= 0) & (theirs < prob.shape[0])]
+            if len(theirs):
+                if out is None:
+                    out = prob.copy()
+                out[theirs, own.x0 + i] = 0.0
+    return out
+
+
 def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
     """[start, stop) index ranges of the True runs of a boolean array at least min_length long."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])

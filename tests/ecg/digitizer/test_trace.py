@@ -18,6 +18,7 @@ from pipeline.ecg.digitizer.trace import (
     runs,
     shared_ink_runs,
     trace_row,
+    without_neighbour_strokes,
 )
 
 
@@ -424,3 +425,44 @@ def test_a_row_whose_only_start_is_t0_looks_for_no_first_stroke_at_the_column_bo
         start[name] = np.abs(curve_at(tr, tr.points_x[first]) - 100.0).max()
     assert start["every bar"] > 8.0
     assert start["t = 0 only"] < 1.0
+
+
+# ----- neighbouring rows
+
+
+def _two_rows(upper: tuple[np.ndarray, np.ndarray], lower: tuple[np.ndarray, np.ndarray]):
+    """Both rows' traces on one page (rows at y = 60 and 160, bands reaching 1.1 spacings), each traced
+    alone first, as _trace_rows does."""
+    size = (240, 300)
+    page = np.maximum(draw(*upper, size, 2), draw(*lower, size, 2))
+    bands = [(0, 170), (50, 240)]
+    return page, [trace_row(page, band, (20, 280), base) for band, base in zip(bands, (60.0, 160.0))], bands
+
+
+def test_a_neighbours_tall_wave_touching_this_rows_trace_leaves_a_shallower_dip():
+    """Row 1's R wave reaches up to row 0's flat trace; both rows' runs there are one vertical run, and row 0
+    read row 1's flanks as a dip of its own (ecgkit-dev sim028-clean: V1 under V2's R waves). Traced again
+    without the pixels nearer to row 1's path, the dip is 20 px deep instead of 32: what stays is nearer row 0's
+    path than row 1's, which stands halfway down the R wave's flank."""
+    xs = np.arange(10.0, 290.0, 0.5)
+    upper = (xs, np.full_like(xs, 60.0))
+    lower = (np.array([10.0, 142.0, 150.0, 158.0, 290.0]), np.array([160.0, 160.0, 62.0, 160.0, 160.0]))
+    page, (top, bottom), bands = _two_rows(upper, lower)
+    near_r = (top.points_x > 136) & (top.points_x < 164)
+    assert top.points_y[near_r].max() > 90.0  # the dip this test reproduces
+    cleaned = without_neighbour_strokes(page, top, [(bottom, 160.0)], 25.0)
+    assert cleaned is not None
+    again = trace_row(cleaned, bands[0], (20, 280), 60.0)
+    near_r = (again.points_x > 136) & (again.points_x < 164)
+    assert np.abs(again.points_y[near_r] - 60.0).max() < 25.0
+
+
+def test_a_deep_wave_crossing_a_neighbour_at_home_stays_this_rows():
+    """Row 0's S wave goes down through row 1's flat trace: row 1 stands at its baseline there, so it
+    claims nothing of the crossing stroke."""
+    upper = (np.array([10.0, 146.0, 150.0, 154.0, 290.0]), np.array([60.0, 60.0, 180.0, 60.0, 60.0]))
+    xs = np.arange(10.0, 290.0, 0.5)
+    lower = (xs, np.full_like(xs, 160.0))
+    page, (top, bottom), _ = _two_rows(upper, lower)
+    assert top.points_y.max() > 150.0  # through the neighbour's trace
+    assert without_neighbour_strokes(page, top, [(bottom, 160.0)], 25.0) is None
