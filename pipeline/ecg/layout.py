@@ -83,6 +83,11 @@ class PageLayout:
         return self.px_per_mm * MM_PER_MV
 
     @property
+    def row_spacing(self) -> float:
+        """Median distance between neighbouring baselines (px); 0 with fewer than two rows."""
+        return float(np.median(np.diff(self.baselines))) if len(self.baselines) > 1 else 0.0
+
+    @property
     def x1(self) -> float:
         """x of t = 10 s, the right end of every row."""
         return self.x0 + DURATION_S * self.px_per_s

@@ -221,7 +221,7 @@ def _trace_rows(maps: list[np.ndarray], found: DetectedLayout, config: DigitizeC
         traces = [trace(r, w) if w > 0 else tr for r, (tr, w) in enumerate(zip(traces, widths))]
     if len(traces) < 2:
         return traces
-    spacing = float(np.median(np.diff(layout.baselines)))
+    spacing = layout.row_spacing
     out = list(traces)
     for r in range(len(traces)):
         near = [(traces[s], layout.baselines[s]) for s in (r - 1, r + 1) if 0 <= s < len(traces)]
@@ -367,7 +367,7 @@ def _doubt_regions(traces: list[RowTrace], layout, to_original) -> dict[str, lis
         crossings += [region([r, r + 1], a, b) for a, b in shared_ink_runs(traces[r], traces[r + 1], pen, 2)]
     for r, tr in enumerate(traces):
         gaps += [region([r], a, b) for a, b in gap_runs(tr, int(np.ceil(layout.px_per_mm)))]
-    spacing = float(np.median(np.diff(layout.baselines))) if len(layout.baselines) > 1 else 0.0
+    spacing = layout.row_spacing
     excursions = []
     if spacing > 0:
         for r, tr in enumerate(traces):
@@ -523,7 +523,7 @@ def _row_time_scales(grid: GridResult, layout: PageLayout) -> list[float]:
     way to the next rows) where it is clear and differs from the page's by more than ROW_SCALE_MIN_CHANGE
     (grid.row_x_periods), else the page's."""
     baselines = list(layout.baselines)
-    half = 0.5 * float(np.median(np.diff(baselines))) if len(baselines) > 1 else 18.0 * layout.px_per_mm
+    half = 0.5 * layout.row_spacing if len(baselines) > 1 else 18.0 * layout.px_per_mm
     feat = page_features(grid)
     periods = row_x_periods(feat.chroma if grid.calibration.colour else feat.nonpaper, baselines, half,
                             layout.px_per_mm)

@@ -1090,7 +1090,6 @@ def curve_points(prob: np.ndarray, xs: np.ndarray, y: np.ndarray, top: np.ndarra
     return all_x[order], all_y[order], halves
 
 
-# ------------------------------------------------------------------------------- doubt measures
 def without_neighbour_strokes(prob: np.ndarray, own: RowTrace, neighbours: Sequence[tuple[RowTrace, float]],
                               far_px: float) -> np.ndarray | None:
     """prob without the ink of the neighbouring rows' strokes that this row's runs took in, or None when
@@ -1120,6 +1119,7 @@ def without_neighbour_strokes(prob: np.ndarray, own: RowTrace, neighbours: Seque
     return out
 
 
+# ------------------------------------------------------------------------------- doubt measures
 def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
     """[start, stop) index ranges of the True runs of a boolean array at least min_length long."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
